@@ -1,0 +1,130 @@
+"""ONNX Runtime backend: any CPU, and NVIDIA GPUs through the TensorRT or CUDA execution providers."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..card import CARD_METADATA_KEY, ModelCard
+from ..errors import InvalidInputError, ModelFormatError
+from .base import Backend
+
+log = logging.getLogger(__name__)
+
+PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+def _ort():
+    import onnxruntime
+
+    return onnxruntime
+
+
+def choose_providers(requested: Optional[Sequence[str]] = None) -> list:
+    """Providers to use: ``requested`` if all are available, else TensorRT EP → CUDA EP → CPU by availability."""
+    available = _ort().get_available_providers()
+    if requested:
+        missing = [p for p in requested if p not in available]
+        if missing:
+            raise InvalidInputError(
+                f"ONNX Runtime provider(s) {missing} are not available in this install (available: {available}); "
+                "install onnxruntime-gpu for CUDA/TensorRT or leave providers=None"
+            )
+        return list(requested)
+    return [p for p in PREFERRED_PROVIDERS if p in available] or ["CPUExecutionProvider"]
+
+
+def card_from_session(session) -> Optional[ModelCard]:
+    """The card stored in the model's ``metadata_props`` (key ``fer_edge.card``), or None."""
+    meta = session.get_modelmeta().custom_metadata_map
+    text = meta.get(CARD_METADATA_KEY)
+    return None if text is None else ModelCard.from_json(text)
+
+
+class OnnxRuntimeBackend(Backend):
+    """Classifier in an ONNX file, run by ONNX Runtime.
+
+    Args:
+        path: the ``.onnx`` file (its card is read from ``metadata_props``).
+        threads: intra-op threads; None lets ONNX Runtime decide (all cores).
+        providers: execution providers in order; None picks by availability.
+        card: card for a model exported without one (a warning is logged).
+        warmup: run one batch at load so the first real call is not slow.
+    """
+
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        path,
+        *,
+        threads: Optional[int] = None,
+        providers: Optional[Sequence[str]] = None,
+        card: Optional[ModelCard] = None,
+        warmup: bool = True,
+    ):
+        ort = _ort()
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads is not None:
+            if int(threads) < 1:
+                raise InvalidInputError(f"threads must be >= 1, got {threads}")
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.providers = choose_providers(providers)
+        try:
+            self._session = ort.InferenceSession(str(self.path), sess_options=options, providers=self.providers)
+        except Exception as exc:  # ORT raises its own exception types for unreadable graphs
+            raise ModelFormatError(f"ONNX Runtime cannot load {self.path}: {str(exc).splitlines()[0]}") from exc
+        stored = card_from_session(self._session)
+        if stored is None and card is None:
+            raise ModelFormatError(
+                f"{self.path.name} has no fer_edge model card in its metadata; re-export it with "
+                "`fer-edge export`, or pass card=ModelCard(labels=..., input_size=..., ...) explicitly"
+            )
+        if stored is None:
+            warnings.warn(f"{self.path.name} has no model card; using the card passed by the caller", stacklevel=2)
+        self.card = card if card is not None else stored
+        self.precision = self.card.precision
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1:
+            raise ModelFormatError(f"{self.path.name} has {len(inputs)} inputs; a classifier needs exactly one")
+        self._input_name = inputs[0].name
+        self._output_name = outputs[0].name
+        self._check_shapes(inputs[0].shape, outputs[0].shape)
+        if warmup:
+            self.infer(np.zeros((1,) + self.card.input_shape, dtype=np.float32))
+
+    def _check_shapes(self, in_shape, out_shape) -> None:
+        static_in = [d if isinstance(d, int) else None for d in in_shape]
+        if len(static_in) != 4:
+            raise ModelFormatError(f"{self.path.name} input is {in_shape}; expected (N, C, H, W)")
+        for got, want, what in zip(static_in[1:], self.card.input_shape, ("channels", "height", "width")):
+            if got is not None and got != want:
+                raise ModelFormatError(
+                    f"{self.path.name} input has {got} {what} but its card says {want}; re-export with a matching card"
+                )
+        self.max_batch = static_in[0] if static_in[0] not in (None, -1) else None
+        if len(out_shape) != 2:
+            raise ModelFormatError(f"{self.path.name} output is {out_shape}; expected (N, num_classes)")
+        if isinstance(out_shape[1], int):
+            self.card.check_output_width(out_shape[1], where=self.path.name)
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        out = self._session.run([self._output_name], {self._input_name: batch})[0]
+        if out.ndim != 2 or out.shape[1] != self.card.num_classes:
+            self.card.check_output_width(out.shape[-1], where=self.path.name)
+        return out.astype(np.float32, copy=False)
+
+    def io_summary(self):
+        rows = [(i.name, tuple(i.shape), i.type) for i in self._session.get_inputs()]
+        return tuple(rows + [(o.name, tuple(o.shape), o.type) for o in self._session.get_outputs()])
+
+    def close(self) -> None:
+        self._session = None

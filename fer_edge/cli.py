@@ -1,0 +1,76 @@
+"""`fer-edge` console script: a thin argparse layer; each subcommand's module is imported only when used.
+
+Every subcommand lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``,
+so `fer-edge predict` never imports torch and `fer-edge train` works without a GPU stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import List, Optional
+
+from ._version import __version__
+from .errors import FerEdgeError
+
+# name -> (module, one-line help). Modules are imported lazily, only for the command that runs.
+COMMANDS = {
+    "predict": ("fer_edge.commands.predict", "recognise expressions in images, folders or videos"),
+    "info": ("fer_edge.commands.info", "print a model's card, inputs/outputs and precision"),
+    "bench": ("fer_edge.commands.bench", "benchmark detection, preprocessing and inference on this device"),
+    "train": ("fer_edge.trainers.cli_train", "train a classifier (extra [train])"),
+    "eval": ("fer_edge.trainers.cli_eval", "evaluate a checkpoint or ONNX model on a labelled dataset"),
+    "export": ("fer_edge.engines.cli_export", "export a checkpoint to ONNX with its model card (extra [export])"),
+    "quantize": ("fer_edge.engines.cli_quantize", "quantize an ONNX model to INT8 (QDQ) or FP16"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    width = max(len(n) for n in COMMANDS)
+    listing = "\n".join(f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="fer-edge",
+        description="Facial expression recognition on the edge.",
+        epilog=f"commands:\n{listing}\n\nRun `fer-edge COMMAND --help` for a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"fer-edge {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("command", choices=sorted(COMMANDS), metavar="COMMAND", help="one of the commands below")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = _top_parser()
+    # Split global flags from the command and its own arguments.
+    idx = next((i for i, a in enumerate(argv) if not a.startswith("-")), len(argv))
+    ns = top.parse_args(argv[: idx + 1])
+    logging.basicConfig(level=logging.DEBUG if ns.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    module_name, text = COMMANDS[ns.command]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            print(f"fer-edge: '{ns.command}' is not available in this install ({exc.name} missing)", file=sys.stderr)
+            return 1
+        print(f"fer-edge {ns.command}: {exc}. Install the extra it needs, e.g. pip install 'fer-edge[all]'",
+              file=sys.stderr)
+        return 1
+    parser = argparse.ArgumentParser(prog=f"fer-edge {ns.command}", description=text)
+    module.add_arguments(parser)
+    args = parser.parse_args(argv[idx + 1 :])
+    try:
+        return int(module.run(args) or 0)
+    except FerEdgeError as exc:
+        print(f"fer-edge {ns.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Runtime subcommands of the `fer-edge` CLI, one module each (add_arguments + run)."""

@@ -1,0 +1,1 @@
+"""Device memory and streams behind one small interface (cuda-python or pycuda)."""

@@ -1,0 +1,60 @@
+"""Packaging: trainers/, engines/ and calibration/ install as fer_edge.trainers/.engines/.calibration.
+
+The remap keeps generic top-level names out of site-packages (DESIGN.md §2).
+"""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+TOOL_DIRS = {"trainers": "fer_edge.trainers", "engines": "fer_edge.engines", "calibration": "fer_edge.calibration"}
+
+
+def _packages():
+    package_dir = {"fer_edge": "fer_edge"}
+    packages = ["fer_edge"] + [f"fer_edge.{p}" for p in find_packages("fer_edge")]
+    for folder, name in TOOL_DIRS.items():
+        package_dir[name] = folder
+        packages.append(name)
+        for sub in find_packages(folder):
+            packages.append(f"{name}.{sub}")
+            package_dir[f"{name}.{sub}"] = f"{folder}/{sub.replace('.', '/')}"
+    return packages, package_dir
+
+
+def _version():
+    text = (ROOT / "fer_edge" / "_version.py").read_text()
+    return re.search(r'__version__ = "([^"]+)"', text).group(1)
+
+
+PACKAGES, PACKAGE_DIR = _packages()
+RUNTIME = ["numpy>=1.20", "opencv-python-headless>=4.5", "onnxruntime>=1.14"]
+EXTRAS = {
+    "train": ["torch>=2.1", "tqdm", "pyyaml"],
+    "export": ["onnx>=1.14", "onnxsim>=0.4", "onnxruntime>=1.14"],
+    "trt": ["tensorrt"],
+    "cuda": ["cuda-python>=12"],
+    "pycuda": ["pycuda"],
+    "plot": ["matplotlib"],
+    "dev": ["pytest>=7", "pytest-benchmark", "hypothesis", "ruff", "scikit-image", "build", "tqdm", "pyyaml"],
+}
+EXTRAS["all"] = sorted({d for k, deps in EXTRAS.items() if k not in ("trt", "pycuda") for d in deps})
+
+setup(
+    name="fer-edge",
+    version=_version(),
+    description="Facial expression recognition for robots and cameras: train, export, quantize, run on CPU/GPU/Jetson.",
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.8",
+    packages=PACKAGES,
+    package_dir=PACKAGE_DIR,
+    package_data={"fer_edge": ["assets/*.onnx", "assets/*.json", "assets/LICENSE*", "cuda/kernels/*.cu"]},
+    include_package_data=False,
+    install_requires=RUNTIME,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["fer-edge=fer_edge.cli:main"]},
+)

@@ -1,0 +1,42 @@
+"""Shared fixtures and marker auto-skips (gpu, trt, torch, data) by what this machine has."""
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("FER_EDGE_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _has_cuda_device() -> bool:
+    if _has("torch"):
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    reasons = {
+        "torch": (None if _has("torch") else "torch not installed (pip install 'fer-edge[train]')"),
+        "trt": (None if _has("tensorrt") else "tensorrt not installed"),
+        "gpu": (None if _has_cuda_device() else "no CUDA device"),
+        "data": (None if SHARED_DATA.is_dir() else f"{SHARED_DATA} not present"),
+    }
+    for item in items:
+        for marker, reason in reasons.items():
+            if reason and marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} not present")
+    return SHARED_DATA
