@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` and `make test` (each creates .venv and installs what it needs).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# The CPU build of torch is pinned first so the [train] extra never pulls the multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bench wheel clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.runtime: $(BIN)/python setup.py
+	$(BIN)/pip install -q -e . scikit-image
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[dev,train,export,plot,cuda]'
+	touch $@
+
+demo: $(VENV)/.runtime
+	$(BIN)/python tools/demo_frame.py out/demo/people.jpg
+	$(BIN)/fer-edge predict out/demo/people.jpg --out out/demo
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest tests -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check fer_edge trainers engines calibration tests benchmarks tools
+
+bench: $(VENV)/.dev
+	mkdir -p reports
+	$(BIN)/python -m pytest benchmarks -q --benchmark-json=reports/pytest-benchmark.json
+
+wheel: $(VENV)/.dev
+	$(BIN)/python -m build --wheel --outdir dist .
+
+clean:
+	rm -rf build dist out *.egg-info .pytest_cache

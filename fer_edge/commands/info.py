@@ -1,0 +1,38 @@
+"""`fer-edge info MODEL`: the card, inputs/outputs and precision of a model file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", nargs="?", help="model .onnx/.engine (default: the bundled model)")
+    p.add_argument("--json", action="store_true", help="print the card as JSON only")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..backends import backend_from_path
+    from ..recognizer import default_model_path
+
+    path = args.model or default_model_path()
+    with backend_from_path(path, threads=1) as backend:
+        card = backend.card
+        if args.json:
+            print(card.to_json(indent=2))
+            return 0
+        print(f"model:      {path}")
+        print(f"name:       {card.name} (arch {card.arch or '?'}, version {card.version})")
+        print(f"backend:    {backend.name} ({', '.join(getattr(backend, 'providers', []) or [])})")
+        print(f"precision:  {card.precision}")
+        print(f"labels:     {', '.join(card.labels)}")
+        h, w = card.input_size
+        print(f"input:      {card.channels}x{h}x{w} {card.color}, mean {card.mean}, std {card.std}, "
+              f"crop margin {card.crop_margin}, output {card.output}")
+        for name, shape, dtype in backend.io_summary():
+            print(f"  tensor {name}: {list(shape)} {dtype}")
+        if card.metrics:
+            print("metrics:    " + json.dumps(card.metrics, sort_keys=True))
+        if card.provenance:
+            print("provenance: " + json.dumps(card.provenance, sort_keys=True))
+    return 0

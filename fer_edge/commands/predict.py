@@ -1,0 +1,124 @@
+"""`fer-edge predict`: images, folders, videos, cameras or streams → expressions (text/JSON + annotated output)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Iterator, List, Tuple
+
+from ..errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="image, folder of images, video file, camera index (0), URL or GStreamer pipeline")
+    p.add_argument("--model", help="classifier .onnx/.engine (default: the bundled model)")
+    p.add_argument("--out", help="folder for annotated images/video and result files")
+    p.add_argument("--json", action="store_true", help="print one JSON line per image instead of text")
+    p.add_argument("--detector", default="blazeface", choices=["blazeface", "blazeface_full", "none"],
+                   help="face detector; 'none' = inputs are face crops")
+    p.add_argument("--threads", type=int, help="CPU threads (default: ONNX Runtime's choice)")
+    p.add_argument("--score-threshold", type=float, help="detector score threshold (default 0.5)")
+    p.add_argument("--min-face", type=int, help="ignore faces smaller than this many pixels")
+    video = p.add_argument_group("video and camera sources")
+    video.add_argument("--csv", action="store_true", help="write one CSV row per face per frame to --out")
+    video.add_argument("--jsonl", action="store_true", help="write one JSON line per face per frame to --out")
+    video.add_argument("--show", action="store_true", help="live preview window (needs a display)")
+    video.add_argument("--every", type=int, default=1, help="run detection every N frames, track in between")
+    video.add_argument("--skip", type=int, default=1, help="process every Nth frame only")
+    video.add_argument("--max-fps", type=float, help="limit the processing rate")
+    video.add_argument("--no-track", action="store_true", help="disable tracking and smoothing")
+
+
+def is_video_source(source: str) -> bool:
+    """True for camera indices, URLs, GStreamer pipelines and video files."""
+    if source.isdigit() or "://" in source or "!" in source:
+        return True
+    return Path(source).suffix.lower() in VIDEO_SUFFIXES
+
+
+def image_paths(source: str) -> List[Path]:
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise InvalidInputError(f"No images ({', '.join(IMAGE_SUFFIXES)}) in folder {path}")
+        return files
+    if path.is_file():
+        return [path]
+    raise InvalidInputError(f"{source} does not exist; pass an image, a folder of images or a video")
+
+
+def _frames(paths: List[Path]) -> Iterator[Tuple[Path, object]]:
+    import cv2
+
+    for path in paths:
+        frame = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if frame is None:
+            log.warning("skipping %s: not a readable image", path)
+            continue
+        if frame.dtype != "uint8":
+            frame = cv2.convertScaleAbs(frame, alpha=255.0 / max(1, int(frame.max())))
+        yield path, frame
+
+
+def detector_options(args: argparse.Namespace) -> dict:
+    opts = {}
+    if args.score_threshold is not None:
+        opts["score_threshold"] = args.score_threshold
+    if args.min_face is not None:
+        opts["min_face"] = args.min_face
+    return opts
+
+
+def run(args: argparse.Namespace) -> int:
+    if is_video_source(args.source):
+        from .predict_video import run_video
+
+        return run_video(args)
+
+    import cv2
+
+    from ..draw import draw
+    from ..recognizer import Recognizer
+
+    paths = image_paths(args.source)
+    out = Path(args.out) if args.out else None
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+    detector = None if args.detector == "none" else args.detector
+    done = 0
+    with Recognizer(args.model, detector=detector, threads=args.threads,
+                    detector_options=detector_options(args) if detector else None) as rec:
+        jsonl = open(out / "predictions.jsonl", "w") if out else None
+        try:
+            for path, frame in _frames(paths):
+                faces = rec.predict(frame)
+                record = {"image": str(path), "faces": [f.as_dict() for f in faces],
+                          "timings_ms": {k: round(v, 3) for k, v in rec.timings.items()}}
+                if args.json:
+                    print(json.dumps(record))
+                else:
+                    print(f"{path}: {len(faces)} face(s) in {rec.timings['total']:.1f} ms")
+                    for face in faces:
+                        top = sorted(face.probs.items(), key=lambda kv: -kv[1])[:3]
+                        print(f"  {face}  top-3: " + ", ".join(f"{k} {v:.2f}" for k, v in top))
+                if out:
+                    jsonl.write(json.dumps(record) + "\n")
+                    cv2.imwrite(str(out / f"{path.stem}_annotated.jpg"), draw(frame, faces))
+                done += 1
+        finally:
+            if jsonl:
+                jsonl.close()
+    if done == 0:
+        raise InvalidInputError(f"None of the {len(paths)} file(s) in {args.source} could be read as an image")
+    if out:
+        print(f"wrote {done} annotated image(s) and predictions.jsonl to {out}", file=sys.stderr)
+    return 0
