@@ -1,0 +1,53 @@
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_edge import __version__
+from fer_edge.cli import main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_predict_folder_writes_json_and_annotations(tiny_onnx_model, tmp_path, capsys):
+    images = tmp_path / "imgs"
+    images.mkdir()
+    cv2.imwrite(str(images / "bright.png"), np.full((40, 40), 250, np.uint8))
+    cv2.imwrite(str(images / "dark.png"), np.full((40, 40), 3, np.uint8))
+    (images / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    code = main(["predict", str(images), "--model", str(tiny_onnx_model), "--detector", "none", "--json",
+                 "--out", str(out), "--threads", "1"])
+    assert code == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["faces"][0]["label"] for r in lines] == ["happiness", "surprise"]
+    assert (out / "bright_annotated.jpg").is_file() and (out / "dark_annotated.jpg").is_file()
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 2
+
+
+def test_info_prints_the_card(tiny_onnx_model, capsys):
+    assert main(["info", str(tiny_onnx_model)]) == 0
+    text = capsys.readouterr().out
+    assert "happiness" in text and "precision:  fp32" in text and "tensor input" in text
+
+
+def test_library_errors_are_one_line_exit_1(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "fer_edge.cli", "info", str(tmp_path / "missing.onnx")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("fer-edge info: Model file not found")
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["no-such-command"])
+    assert exc.value.code == 2

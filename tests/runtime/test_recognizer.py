@@ -1,0 +1,114 @@
+import cv2
+import numpy as np
+import pytest
+
+from fer_edge import Face, Recognizer, draw
+from fer_edge.errors import InvalidInputError, ModelFormatError
+from fer_edge.recognizer import DEFAULT_MODEL
+
+
+def synthetic_frame():
+    """A grey 480x640 frame with a bright square 'face' and a dark one (the tiny model keys on brightness)."""
+    frame = np.full((480, 640, 3), 128, np.uint8)
+    frame[100:220, 60:180] = 250   # bright, 120 px
+    frame[300:360, 400:460] = 5    # dark, 60 px
+    return frame
+
+
+BOXES = np.array([[400, 300, 460, 360], [60, 100, 180, 220]], np.float32)
+
+
+@pytest.fixture()
+def rec(tiny_onnx_model):
+    with Recognizer(tiny_onnx_model, detector=None, threads=1) as r:
+        yield r
+
+
+def test_caller_boxes_give_right_labels_largest_first(rec):
+    faces = rec.predict(synthetic_frame(), boxes=BOXES)
+    assert [f.label for f in faces] == ["happiness", "surprise"]
+    assert faces[0].box == (60.0, 100.0, 180.0, 220.0)
+    assert faces[0].score == 1.0
+    assert sum(faces[0].probs.values()) == pytest.approx(1.0, abs=1e-5)
+    assert faces[0].confidence == max(faces[0].probs.values())
+    assert set(rec.timings) == {"detect", "preprocess", "infer", "postprocess", "total"}
+    assert rec.timings["total"] >= rec.timings["infer"] > 0
+
+
+def test_without_detector_the_frame_is_the_crop(rec):
+    (face,) = rec(np.full((50, 40), 250, np.uint8))
+    assert face.label == "happiness" and face.box == (0.0, 0.0, 40.0, 50.0)
+
+
+def test_predict_crops_keeps_input_order(rec):
+    faces = rec.predict_crops([np.zeros((30, 30, 3), np.uint8), np.full((64, 64, 4), 255, np.uint8)])
+    assert [f.label for f in faces] == ["surprise", "happiness"]
+
+
+def test_predict_batch(rec):
+    res = rec.predict_batch([np.full((48, 48), 255, np.uint8), np.zeros((48, 48, 3), np.uint8)])
+    assert [[f.label for f in r] for r in res] == [["happiness"], ["surprise"]]
+
+
+def test_with_detector_finds_the_astronaut(tiny_onnx_model):
+    skimage = pytest.importorskip("skimage.data")
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[:, :] = 90
+    face = cv2.cvtColor(skimage.astronaut(), cv2.COLOR_RGB2BGR)[0:256, 96:352]
+    frame[100:356, 200:456] = face
+    with Recognizer(tiny_onnx_model, threads=1) as rec:
+        faces = rec.predict(frame)
+    assert len(faces) == 1
+    x1, y1, x2, y2 = faces[0].box
+    assert 200 < x1 < x2 < 456 and 100 < y1 < y2 < 356
+    assert faces[0].score > 0.5 and len(faces[0].landmarks) == 6
+    assert rec.timings["detect"] > 0
+
+
+def test_face_is_printable_and_serialisable(rec):
+    (face,) = rec.predict(synthetic_frame(), boxes=BOXES[1:])
+    assert isinstance(face, Face)
+    assert "happiness" in str(face)
+    d = face.as_dict()
+    assert d["label"] == "happiness" and len(d["box"]) == 4 and d["track_id"] is None
+
+
+def test_draw_returns_an_annotated_copy(rec):
+    frame = synthetic_frame()
+    faces = rec.predict(frame, boxes=BOXES)
+    out = draw(frame, faces, fps=30.0)
+    assert out.shape == frame.shape and out is not frame
+    assert np.count_nonzero(np.any(out != frame, axis=2)) > 500
+    assert np.array_equal(frame, synthetic_frame())  # input untouched
+    assert draw(np.zeros((50, 50), np.uint8), []).shape == (50, 50, 3)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (None, "is None"),
+    (np.zeros((10, 10, 3), np.float32), "uint8"),
+    (np.zeros((0, 0, 3), np.uint8), "empty"),
+    (np.zeros((10, 10, 5), np.uint8), "HxWx3"),
+])
+def test_bad_frames_raise_typed_errors(rec, bad, message):
+    with pytest.raises(InvalidInputError, match=message):
+        rec.predict(bad)
+
+
+def test_bad_model_paths(tmp_path):
+    with pytest.raises(ModelFormatError, match="not found"):
+        Recognizer(tmp_path / "nope.onnx")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(ModelFormatError, match="suffix"):
+        Recognizer(text)
+
+
+def test_unknown_detector_name(tiny_onnx_model):
+    with pytest.raises(InvalidInputError, match="blazeface"):
+        Recognizer(tiny_onnx_model, detector="haar")
+
+
+@pytest.mark.skipif(DEFAULT_MODEL.is_file(), reason="a default model is bundled")
+def test_missing_default_model_says_so():
+    with pytest.raises(ModelFormatError, match="No trained default model"):
+        Recognizer()
