@@ -38,7 +38,8 @@ EXTRAS = {
     "cuda": ["cuda-python>=12"],
     "pycuda": ["pycuda"],
     "plot": ["matplotlib"],
-    "dev": ["pytest>=7", "pytest-benchmark", "hypothesis", "ruff", "scikit-image", "build", "tqdm", "pyyaml"],
+    "dev": ["pytest>=7", "pytest-benchmark", "hypothesis", "ruff", "scikit-image", "build", "wheel", "setuptools>=64",
+            "tqdm", "pyyaml"],
 }
 EXTRAS["all"] = sorted({d for k, deps in EXTRAS.items() if k not in ("trt", "pycuda") for d in deps})
 

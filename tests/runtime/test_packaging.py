@@ -1,5 +1,6 @@
 """The wheel holds only fer_edge/… (tools remapped into fer_edge.*), with the bundled assets."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,9 +14,15 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_wheel_contains_only_the_fer_edge_namespace(tmp_path):
     pytest.importorskip("build")
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(REPO)],
-                   check=True, capture_output=True, cwd=tmp_path)
-    (wheel,) = tmp_path.glob("fer_edge-*.whl")
+    # Build from a copy: setuptools writes build/ and *.egg-info next to the sources.
+    src = tmp_path / "src"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info",
+                                                             "__pycache__", "out", "runs", "reports"))
+    dist = tmp_path / "dist"
+    proc = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(src)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (wheel,) = dist.glob("fer_edge-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"fer_edge"}
