@@ -1,0 +1,30 @@
+"""Training losses, one file per method; ``build_criterion(LossConfig, num_classes)`` combines them."""
+
+from .adcorre import (
+    ConfusionWindow,
+    embedding_discriminator,
+    feature_discriminator,
+    mean_discriminator,
+    row_correlation,
+)
+from .ce import class_weights_from_counts, classification_loss
+from .config import LossConfig
+from .criterion import Criterion, build_criterion
+from .diversity import diversity_loss, similarity_matrix
+from .weighted_cluster import WeightedClusterLoss
+
+__all__ = [
+    "LossConfig",
+    "Criterion",
+    "build_criterion",
+    "classification_loss",
+    "class_weights_from_counts",
+    "row_correlation",
+    "feature_discriminator",
+    "mean_discriminator",
+    "embedding_discriminator",
+    "ConfusionWindow",
+    "WeightedClusterLoss",
+    "diversity_loss",
+    "similarity_matrix",
+]
