@@ -27,18 +27,20 @@ __all__ = ["train_outputs"]
 def train_outputs(model: nn.Module, x: torch.Tensor) -> Dict[str, torch.Tensor]:
     """Run ``model`` for training: ``forward_train(x)`` when it has one, else ``{"logits": model(x)}``.
 
-    Works through ``DistributedDataParallel``/``torch.compile`` wrappers: the wrapper's ``forward`` is still
-    what gets called (so DDP's gradient hooks fire), with ``train=True`` routed to ``forward_train``.
+    Works through ``DistributedDataParallel`` (and other ``.module`` wrappers): the wrapper itself is called, so
+    DDP's forward bookkeeping runs, with the inner model's ``forward`` routed to ``forward_train`` for that call.
     """
     inner = getattr(model, "module", model)
-    inner = getattr(inner, "_orig_mod", inner)
-    if hasattr(inner, "forward_train"):
-        if inner is model:
-            out = model.forward_train(x)
-        else:
-            # Calling the wrapper keeps DDP's reducer in the loop; models accept ``train=True`` in forward.
-            out = model(x, train=True)
-        if not isinstance(out, dict) or "logits" not in out:
-            raise TypeError(f"{type(inner).__name__}.forward_train must return a dict with a 'logits' key")
-        return out
-    return {"logits": model(x)}
+    if not hasattr(inner, "forward_train"):
+        return {"logits": model(x)}
+    if inner is model:
+        out = model.forward_train(x)
+    else:
+        inner.forward = inner.forward_train  # instance attribute shadows the class's forward for this call
+        try:
+            out = model(x)
+        finally:
+            del inner.forward
+    if not isinstance(out, dict) or "logits" not in out:
+        raise TypeError(f"{type(inner).__name__}.forward_train must return a dict with a 'logits' key")
+    return out
