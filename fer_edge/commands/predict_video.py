@@ -1,0 +1,192 @@
+"""`fer-edge predict` for videos, cameras, URLs and GStreamer pipelines: the frame loop plus its outputs.
+
+Called by ``fer_edge.commands.predict.run`` when the input is not an image; writes an annotated video,
+CSV / JSON Lines rows and a per-track summary into ``--out``, and can show a live preview.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any, List, Optional
+
+from ..errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+_PREVIEW_WINDOW = "fer-edge"
+
+
+def output_stem(source: str) -> str:
+    """A file-name stem for a source: the video's stem, ``camera0``, ``stream`` or ``gstreamer``."""
+    from ..video import source_kind
+
+    kind = source_kind(source)
+    if kind == "camera":
+        return "camera" + re.sub(r"\D", "", source)
+    if kind in ("url", "gstreamer"):
+        return "stream" if kind == "url" else "gstreamer"
+    stem = Path(source).stem or "video"
+    return re.sub(r"[^\w.-]", "_", stem)
+
+
+def display_available() -> bool:
+    """True when a window can probably be opened (a desktop session, or a platform that always has one)."""
+    if sys.platform.startswith(("win", "darwin")):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+class _Preview:
+    """Live preview window with an FPS overlay; disables itself with a warning when no GUI is possible."""
+
+    def __init__(self) -> None:
+        import cv2
+
+        self.cv2 = cv2
+        self.enabled = display_available()
+        self.fps: Optional[float] = None
+        self._last = None
+        if not self.enabled:
+            log.warning("--show ignored: no display (DISPLAY/WAYLAND_DISPLAY unset)")
+
+    def show(self, image: Any, faces: Any) -> bool:
+        """Draw and show one frame; False when the user pressed q / Esc or closed the window."""
+        if not self.enabled:
+            return True
+        from ..draw import draw
+
+        now = time.perf_counter()
+        if self._last is not None:
+            inst = 1.0 / max(now - self._last, 1e-6)
+            self.fps = inst if self.fps is None else 0.9 * self.fps + 0.1 * inst
+        self._last = now
+        try:
+            self.cv2.imshow(_PREVIEW_WINDOW, draw(image, faces, fps=self.fps))
+            key = self.cv2.waitKey(1) & 0xFF
+        except self.cv2.error as exc:
+            log.warning("--show disabled: this OpenCV has no GUI support (%s); install opencv-python instead of "
+                        "opencv-python-headless for a preview window", str(exc).strip().splitlines()[-1])
+            self.enabled = False
+            return True
+        return key not in (ord("q"), 27)
+
+    def close(self) -> None:
+        if self.enabled:
+            try:
+                self.cv2.destroyWindow(_PREVIEW_WINDOW)
+            except self.cv2.error:
+                pass
+
+
+def _detector_options(args: argparse.Namespace) -> dict:
+    opts = {}
+    for name in ("score_threshold", "min_face"):
+        value = getattr(args, name, None)
+        if value is not None:
+            opts[name] = value
+    return opts
+
+
+def run_video(args: argparse.Namespace) -> int:
+    """Run the video pipeline for ``fer-edge predict`` and write what ``args`` asks for.
+
+    Uses ``args``: source, model, out, csv, jsonl, show, every (detect every N frames), skip (process every
+    Nth frame), max_fps, no_track, threads, detector, and optionally json, score_threshold, min_face.
+
+    Returns:
+        0 when the source was read to its end (or stopped by the user), 1 when it stalled.
+    """
+    from ..pipeline import stream
+    from ..writers import CsvWriter, JsonlWriter, TrackSummary, VideoWriter
+
+    source: str = str(args.source)
+    out = Path(args.out) if getattr(args, "out", None) else None
+    want_csv, want_jsonl = bool(getattr(args, "csv", False)), bool(getattr(args, "jsonl", False))
+    if (want_csv or want_jsonl) and out is None:
+        raise InvalidInputError("--csv and --jsonl write into a folder: add --out DIR")
+    every = int(getattr(args, "every", 1) or 1)
+    skip = int(getattr(args, "skip", 1) or 1)
+    if every < 1 or skip < 1:
+        raise InvalidInputError(f"--every and --skip must be >= 1 (got --every {every}, --skip {skip})")
+    detector = getattr(args, "detector", "blazeface")
+    detector = None if detector in (None, "none") else detector
+    options = _detector_options(args) if detector else None
+    target: Any = int(source) if source.strip().isdigit() else source
+
+    s = stream(
+        target,
+        getattr(args, "model", None),
+        detect_every=every,
+        tracking=not getattr(args, "no_track", False),
+        every=skip,
+        max_fps=getattr(args, "max_fps", None),
+        detector=detector,
+        threads=getattr(args, "threads", None),
+        detector_options=options,
+    )
+    stem = output_stem(source)
+    labels = tuple(getattr(getattr(s.recognizer, "card", None), "labels", ()) or ())
+    writers: List[Any] = []
+    video: Optional[VideoWriter] = None
+    csv_w = jsonl_w = None
+    summary = TrackSummary()
+    preview = _Preview() if getattr(args, "show", False) else None
+    as_json = bool(getattr(args, "json", False))
+    user_stop = False
+    try:
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            fps = (s.source.fps or 30.0) / skip
+            video = VideoWriter(out / f"{stem}_annotated.mp4", fps=fps)
+            writers.append(video)
+            if want_csv:
+                csv_w = CsvWriter(out / f"{stem}.csv", labels=labels or None)
+                writers.append(csv_w)
+            if want_jsonl:
+                jsonl_w = JsonlWriter(out / f"{stem}.jsonl")
+                writers.append(jsonl_w)
+        from ..draw import draw
+
+        for result in s:
+            summary.update(result)
+            if video is not None:
+                video.write(draw(result.image, result.faces))
+            if csv_w is not None:
+                csv_w.write_result(result)
+            if jsonl_w is not None:
+                jsonl_w.write_result(result)
+            if as_json:
+                print(json.dumps(result.as_dict()))
+            elif out is None and preview is None:
+                faces = "  ".join(str(f) for f in result.faces) or "no face"
+                print(f"frame {result.index} ({result.timestamp:.2f} s): {faces}")
+            if preview is not None and not preview.show(result.image, result.faces):
+                user_stop = True
+                break
+    finally:
+        s.close()
+        for w in writers:
+            w.close()
+        if preview is not None:
+            preview.close()
+
+    stats = s.stats()
+    print(f"{source}: {stats['frames']} frames in {stats['elapsed_s']:.1f} s ({stats['fps']:.1f} FPS, "
+          f"detector on {stats['detections']}, dropped {stats['dropped']}); {s.message}", file=sys.stderr)
+    for line in summary.lines():
+        print(line, file=sys.stderr if as_json else sys.stdout)
+    if out is not None:
+        path = summary.write_json(out / f"{stem}_summary.json")
+        names = [str(w.path.name) for w in writers] + [path.name]
+        print(f"wrote {', '.join(names)} to {out}", file=sys.stderr)
+    if s.stop_reason == "stalled" and not user_stop:
+        print(f"fer-edge predict: {s.message}", file=sys.stderr)
+        return 1
+    return 0
