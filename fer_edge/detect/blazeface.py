@@ -62,15 +62,16 @@ def _session(path: Path, threads: Optional[int], providers: Optional[Sequence[st
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=chosen)
     except Exception as exc:  # ORT raises its own exception types
-        raise ModelFormatError(f"ONNX Runtime cannot load the face detector {path}: {str(exc).splitlines()[0]}") from exc
+        first_line = str(exc).splitlines()[0]
+        raise ModelFormatError(f"ONNX Runtime cannot load the face detector {path}: {first_line}") from exc
 
 
 class BlazeFace(FaceDetector):
     """MediaPipe BlazeFace face detector (Apache-2.0 weights bundled in ``fer_edge/assets``).
 
-    The short-range model (128x128 input) is for faces within ~2 m of the camera (face at least ~1/10 of the
-    frame's longer side); the full-range model (192x192) also finds faces down to ~1/30 of it, at about three
-    times the cost.
+    The short-range model (128x128 input) finds faces wider than about 1/8 of the frame's longer side (a person
+    within ~2 m of the camera); the full-range model (192x192) finds them down to about 1/15 of it, at about three
+    times the cost (measured on our test photos, docs/detector.md).
 
     Args:
         variant: "short" or "full".
