@@ -4,7 +4,8 @@ import sys
 
 from fer_edge import device_info as di
 
-TEGRA = "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, DATE: Wed Jan  8 01:49:37 UTC 2025\n"
+TEGRA = ("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, "
+         "DATE: Wed Jan  8 01:49:37 UTC 2025\n")
 NVPMODEL = "NVPM WARN: fan mode is not set!\nNV Power Mode: 25W\n1\n"
 SMI_QUERY = "NVIDIA H100 80GB HBM3, 550.54.15, 9.0, 81559\nNVIDIA H100 80GB HBM3, 550.54.15, 9.0, 81559\n"
 SMI_BANNER = "| NVIDIA-SMI 550.54.15    Driver Version: 550.54.15    CUDA Version: 12.4     |\n"
@@ -124,7 +125,8 @@ def test_fingerprint_fills_host_fields_on_this_machine():
 
 def test_cpu_model_from_lscpu_when_cpuinfo_has_none(tmp_path):
     (tmp_path / "cpuinfo").write_text("processor\t: 0\nBogoMIPS\t: 62.50\n")
-    info = di.cpu_info(str(tmp_path / "cpuinfo"), fake_runner({"lscpu": "Architecture: aarch64\nModel name: Cortex-A78AE\n"}))
+    lscpu = fake_runner({"lscpu": "Architecture: aarch64\nModel name: Cortex-A78AE\n"})
+    info = di.cpu_info(str(tmp_path / "cpuinfo"), lscpu)
     assert info["model"] == "Cortex-A78AE"
 
 
