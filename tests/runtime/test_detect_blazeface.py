@@ -192,3 +192,13 @@ def test_custom_detector_interface():
         assert create_detector(det) is det and len(det(np.zeros((8, 8, 3), np.uint8))) == 0
     with pytest.raises(ValueError):
         Detections(np.zeros((2, 4), np.float32), np.zeros((1,), np.float32), np.zeros((2, 6, 2), np.float32))
+
+
+def test_blend_averages_overlapping_candidates(astronaut):
+    hard = BlazeFace(threads=1, blend=False).detect(astronaut)
+    soft = BlazeFace(threads=1, blend=True).detect(astronaut)
+    assert len(hard) == len(soft) == 1
+    assert soft.scores[0] == hard.scores[0]
+    shift = np.abs(soft.boxes - hard.boxes).max()
+    assert 0 < shift < 10  # moved (several anchors fire on one face) but only a little
+    assert box_iou(soft.boxes[0], ASTRONAUT_FACE) > 0.7
