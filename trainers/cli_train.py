@@ -1,0 +1,83 @@
+"""`fer-edge train`: a thin argparse layer over ``fer_edge.trainers.train.train`` (config file + overrides)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from typing import List, Optional
+
+logger = logging.getLogger(__name__)
+
+# Explicit flags for the settings changed most often; anything else via --set key=value.
+_FLAGS = (
+    ("--data", "data", str, "dataset file or folder"),
+    ("--dataset", "dataset", str, "reader: auto, npz, fer2013_csv, ferplus_csv, ferplus_folders, rafdb, "
+                                  "rafdb_folders, affectnet_csv, affectnet_folders, folder"),
+    ("--arch", "arch", str, "model name in the registry"),
+    ("--epochs", "epochs", int, "number of epochs"),
+    ("--batch-size", "batch_size", int, "global batch size"),
+    ("--lr", "lr", float, "peak learning rate"),
+    ("--optimizer", "optimizer", str, "sgd, adamw or adam"),
+    ("--output", "output_dir", str, "run folder (best.ckpt, last.ckpt, history.jsonl)"),
+    ("--threads", "threads", int, "torch CPU threads (0 = default)"),
+    ("--seed", "seed", int, "random seed"),
+    ("--device", "device", str, "auto, cpu, cuda, cuda:N"),
+    ("--precision", "precision", str, "auto, fp32, bf16 (CPU/GPU autocast), fp16 (CUDA AMP)"),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-c", help="YAML or JSON TrainConfig file (see configs/)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any TrainConfig setting (value parsed as YAML), repeatable")
+    for flag, _dest, typ, text in _FLAGS:
+        parser.add_argument(flag, dest=f"opt_{_dest}", type=typ, default=None, help=text)
+    parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
+                        help="continue a run from CKPT (default: OUTPUT/last.ckpt)")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+
+
+def config_from_args(args: argparse.Namespace):
+    """The TrainConfig a command line describes: file, then --set overrides, then explicit flags."""
+    from .config import TrainConfig
+
+    cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    changes = {dest: getattr(args, f"opt_{dest}") for _f, dest, _t, _h in _FLAGS}
+    if getattr(args, "no_progress", False):
+        changes["progress"] = False
+    return cfg.with_overrides(args.overrides, **changes)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .train import train
+
+    cfg = config_from_args(args)
+    if args.print_config:
+        sys.stdout.write(cfg.to_yaml())
+        return 0
+    command = "fer-edge train " + " ".join(shlex.quote(a) for a in getattr(args, "argv", []) or sys.argv[2:])
+    summary = train(cfg, resume=args.resume, command=command)
+    logger.info("best %s %.4f at epoch %d → %s (%.1fs/epoch)", cfg.select_metric,
+                summary["best_" + cfg.select_metric], summary["best_epoch"], summary["best_checkpoint"],
+                summary["seconds_per_epoch"] or 0.0)
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Standalone entry (``python -m fer_edge.trainers.train``, torchrun): same flags as ``fer-edge train``."""
+    from fer_edge.errors import FerEdgeError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="fer_edge.trainers.train", description="train a classifier")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    args.argv = argv
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return run(args)
+    except FerEdgeError as exc:
+        print(f"train: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,314 @@
+"""TrainConfig: every setting of a training run in one frozen dataclass, loadable from YAML/JSON.
+
+The same object is written into each checkpoint (and its hash into the model card), so a run can be repeated
+or resumed from the checkpoint alone. Unknown keys are errors, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+
+from fer_edge.errors import InvalidInputError
+
+OPTIMIZERS = ("sgd", "adamw", "adam")
+SCHEDULES = ("cosine", "step", "constant")
+TARGETS = ("soft", "hard")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SELECT_METRICS = ("accuracy", "macro_f1")
+DATASETS = (
+    "auto", "npz", "fer2013_csv", "ferplus_csv", "ferplus_folders", "rafdb", "rafdb_folders",
+    "affectnet_csv", "affectnet_folders", "folder",
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run (see docs/training.md for a worked example).
+
+    Data:
+        data: dataset path (file or folder). dataset: reader name or "auto" (guessed from the path).
+        targets: "soft" (vote distributions where the dataset has them, else one-hot) or "hard" (majority).
+        val_fraction: share of train held out for validation when the dataset has no val split.
+        ferplus_csv: FER2013 ``fer2013.csv`` that a ``fer2013new.csv`` (FER+ votes) refers to.
+        affectnet_classes: 8 (with contempt) or 7 AffectNet classes.
+        limit_per_split: keep only the first N images of each split (smoke tests); 0 = all.
+    Model card / preprocessing: input_size, color, mean, std, crop_margin, name, version.
+    Model: arch (registry name), model_kwargs, num_classes (0 = from the dataset; else must match),
+        imports (modules imported before building the model, e.g. to register your own architectures).
+    Loss and sampling: loss, loss_kwargs (passed to ``fer_edge.trainers.losses``), label_smoothing,
+        sampler ("shuffle" or a name from ``fer_edge.trainers.samplers``), sampler_kwargs.
+    Optimisation: optimizer, lr, momentum, nesterov, betas, weight_decay, decay_norm_bias, batch_size (global,
+        across all processes), eval_batch_size, epochs, schedule, warmup_epochs, warmup_start (LR factor at
+        step 0), min_lr (as a fraction of lr), step_epochs/gamma (step schedule), grad_clip (0 = off),
+        ema/ema_decay.
+    Augmentation (batched in torch): hflip (probability), rotate (degrees), scale (fraction),
+        translate (fraction of the side), brightness, contrast (jitter amplitudes), erasing (probability),
+        erasing_area (min, max share of the image).
+    Runtime: device ("auto", "cpu", "cuda", "cuda:1"), precision ("auto" = bf16 autocast on a CPU with BF16,
+        fp16 AMP on CUDA), threads (0 = torch default), seed, deterministic, output_dir, early_stop (patience in
+        epochs, 0 = off), select_metric, progress, max_steps_per_epoch (0 = all; for smoke tests).
+    """
+
+    # data
+    data: str = ""
+    dataset: str = "auto"
+    targets: str = "soft"
+    val_fraction: float = 0.1
+    ferplus_csv: str = ""
+    affectnet_classes: int = 8
+    limit_per_split: int = 0
+    # model card / preprocessing
+    input_size: Tuple[int, int] = (48, 48)
+    color: str = "gray"
+    mean: Tuple[float, ...] = (0.5,)
+    std: Tuple[float, ...] = (0.5,)
+    crop_margin: float = 1.0
+    name: str = "fer_model"
+    version: str = "0"
+    # model
+    arch: str = "edgenet_tiny"
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    num_classes: int = 0
+    imports: Tuple[str, ...] = ()
+    # loss / sampling
+    loss: str = "ce"
+    loss_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    label_smoothing: float = 0.0
+    sampler: str = "shuffle"
+    sampler_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    # optimisation
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    betas: Tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 5e-4
+    decay_norm_bias: bool = False
+    batch_size: int = 128
+    eval_batch_size: int = 512
+    epochs: int = 25
+    schedule: str = "cosine"
+    warmup_epochs: float = 1.0
+    warmup_start: float = 0.01
+    min_lr: float = 0.0
+    step_epochs: int = 10
+    gamma: float = 0.1
+    grad_clip: float = 0.0
+    ema: bool = False
+    ema_decay: float = 0.999
+    # augmentation
+    hflip: float = 0.5
+    rotate: float = 10.0
+    scale: float = 0.1
+    translate: float = 0.08
+    brightness: float = 0.0
+    contrast: float = 0.0
+    erasing: float = 0.25
+    erasing_area: Tuple[float, float] = (0.02, 0.2)
+    # runtime
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int = 0
+    seed: int = 0
+    deterministic: bool = False
+    output_dir: str = "runs/train"
+    early_stop: int = 0
+    select_metric: str = "accuracy"
+    progress: bool = True
+    max_steps_per_epoch: int = 0
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _coerce(f.name, getattr(self, f.name), _field_types()[f.name]))
+        self.validate()
+
+    # -------------------------------------------------------------- validation
+    def validate(self) -> None:
+        """Raise InvalidInputError naming the bad setting."""
+
+        def bad(key: str, msg: str) -> InvalidInputError:
+            return InvalidInputError(f"TrainConfig.{key}: {msg}")
+
+        choices = {
+            "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "targets": TARGETS, "precision": PRECISIONS,
+            "select_metric": SELECT_METRICS, "dataset": DATASETS,
+        }
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise bad(key, f"must be one of {allowed}, got {getattr(self, key)!r}")
+        positive = ("lr", "batch_size", "eval_batch_size", "epochs", "step_epochs")
+        for key in positive:
+            if not getattr(self, key) > 0:
+                raise bad(key, f"must be > 0, got {getattr(self, key)}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise bad("val_fraction", f"must be in [0, 1), got {self.val_fraction}")
+        for key in ("hflip", "erasing"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise bad(key, f"is a probability in [0, 1], got {getattr(self, key)}")
+        if not 0.0 < self.ema_decay < 1.0:
+            raise bad("ema_decay", f"must be in (0, 1), got {self.ema_decay}")
+        if self.num_classes < 0:
+            raise bad("num_classes", "must be 0 (from the dataset) or the dataset's number of classes")
+        if self.affectnet_classes not in (7, 8):
+            raise bad("affectnet_classes", f"must be 7 or 8, got {self.affectnet_classes}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise bad("label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
+        lo, hi = self.erasing_area
+        if not 0.0 < lo <= hi < 1.0:
+            raise bad("erasing_area", f"needs 0 < min <= max < 1, got {self.erasing_area}")
+
+    # ------------------------------------------------------------- round trip
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain JSON-able dict (tuples become lists)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else (dict(v) if isinstance(v, Mapping) else v)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> "TrainConfig":
+        """Build from a mapping; unknown keys raise InvalidInputError naming them and the source."""
+        if not isinstance(data, Mapping):
+            raise InvalidInputError(f"{source}: a training config must be a mapping of settings, "
+                                    f"got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidInputError(
+                f"{source}: unknown setting(s) {unknown}; see `fer-edge train --help` or docs/training.md "
+                f"for the valid keys"
+            )
+        return cls(**dict(data))
+
+    @classmethod
+    def from_file(cls, path) -> "TrainConfig":
+        """Load a ``.yaml``/``.yml``/``.json`` file."""
+        return cls.from_dict(load_mapping(path), source=str(path))
+
+    def with_overrides(self, overrides: Iterable[str] = (), **changes: Any) -> "TrainConfig":
+        """A copy with ``key=value`` strings (values parsed as YAML) and keyword changes applied."""
+        data = self.to_dict()
+        known = set(data)
+        for item in overrides:
+            if "=" not in item:
+                raise InvalidInputError(f"override {item!r} must look like key=value (e.g. lr=0.05)")
+            key, _, text = item.partition("=")
+            key = key.strip().replace("-", "_")
+            if key not in known:
+                raise InvalidInputError(f"override {item!r}: unknown setting {key!r}")
+            data[key] = _parse_value(text)
+        for key, value in changes.items():
+            if value is None:
+                continue
+            if key not in known:
+                raise InvalidInputError(f"unknown setting {key!r}")
+            data[key] = value
+        return TrainConfig.from_dict(data, source="overrides")
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def sha256(self) -> str:
+        """Hash of the settings that define the result (not output_dir/progress/threads)."""
+        data = {k: v for k, v in self.to_dict().items() if k not in _NON_RESULT_KEYS}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+
+_NON_RESULT_KEYS = ("output_dir", "progress", "threads", "device")
+
+
+def load_mapping(path) -> Dict[str, Any]:
+    """Read a YAML or JSON file into a dict, with errors naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"config file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # yaml.YAMLError / JSONDecodeError
+        raise InvalidInputError(f"{path}: cannot parse config: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{path}: top level must be a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def _parse_value(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except Exception:
+        return text
+
+
+_TYPES: Optional[Dict[str, Any]] = None
+
+
+def _field_types() -> Dict[str, Any]:
+    global _TYPES
+    if _TYPES is None:
+        _TYPES = typing.get_type_hints(TrainConfig)
+    return _TYPES
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Convert YAML/CLI values to the declared field type, or raise naming the key."""
+    origin = typing.get_origin(tp)
+    try:
+        if tp is bool:
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            if isinstance(value, (bool, int)) and value in (0, 1):
+                return bool(value)
+            raise TypeError(f"expected true/false, got {value!r}")
+        if tp is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError(f"expected an integer, got {value!r}")
+            return int(value)
+        if tp is float:
+            if isinstance(value, bool):
+                raise TypeError(f"expected a number, got {value!r}")
+            return float(value)
+        if tp is str:
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise TypeError(f"expected a string, got {value!r}")
+            return str(value)
+        if origin is tuple:
+            args = typing.get_args(tp)
+            if isinstance(value, (str, int, float)):
+                value = [value]
+            value = list(value)
+            if len(args) == 2 and args[1] is Ellipsis:
+                return tuple(_coerce(key, v, args[0]) for v in value)
+            if len(value) != len(args):
+                raise TypeError(f"expected {len(args)} values, got {len(value)}")
+            return tuple(_coerce(key, v, a) for v, a in zip(value, args))
+        if origin in (collections.abc.Mapping, dict, Mapping):
+            if value is None:
+                return {}
+            if not isinstance(value, Mapping):
+                raise TypeError(f"expected a mapping, got {value!r}")
+            return dict(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"TrainConfig.{key}: {exc}") from exc
+    return value

@@ -1,0 +1,87 @@
+"""Process-group setup for ``torchrun`` (DDP): NCCL on GPU, gloo on CPU; a no-op in a single process.
+
+torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; without them training runs in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process sits in the job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def env_world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the process group described by torchrun's environment variables (if any).
+
+    Args:
+        device: the device this process trains on (decides NCCL vs gloo).
+    """
+    world = env_world_size()
+    if world <= 1:
+        return DistInfo()
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend, rank=rank, world_size=world)
+    logger.debug("joined process group: rank %d/%d (%s)", rank, world, backend)
+    return DistInfo(rank, world, local_rank, backend)
+
+
+def local_device(requested: str) -> torch.device:
+    """The device for this process: "auto" = cuda:LOCAL_RANK when CUDA is available, else cpu."""
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(requested)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", local_rank if env_world_size() > 1 else 0)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    return dev
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()
+
+
+def broadcast_object(obj, info: DistInfo):
+    """Send a picklable object from rank 0 to every rank."""
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def cleanup(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()

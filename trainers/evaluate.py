@@ -1,0 +1,224 @@
+"""Evaluation: accuracy, macro-F1, per-class recall and the confusion matrix of a checkpoint or an ONNX model.
+
+ONNX models run through the runtime backend (``fer_edge.backends.backend_from_path``) so the numbers measure
+what ships; FER2013-derived test sets are reported with and without the duplicate-leak images.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+import numpy as np
+
+from fer_edge.card import ModelCard
+from fer_edge.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """(K, K) int64 counts; rows = true class, columns = predicted class."""
+    y_true = np.asarray(y_true, np.int64)
+    y_pred = np.asarray(y_pred, np.int64)
+    return np.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes).reshape(
+        num_classes, num_classes)
+
+
+def classification_metrics(y_true, y_pred, labels: Sequence[str]) -> Dict[str, Any]:
+    """Accuracy, macro-F1 (over classes present in ``y_true`` or predicted), per-class recall/F1, confusion.
+
+    Samples with ``y_true < 0`` (no majority label) are ignored.
+    """
+    y_true = np.asarray(y_true, np.int64).reshape(-1)
+    y_pred = np.asarray(y_pred, np.int64).reshape(-1)
+    keep = y_true >= 0
+    y_true, y_pred = y_true[keep], y_pred[keep]
+    k = len(labels)
+    cm = confusion_matrix(y_true, y_pred, k)
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(1)
+    predicted = cm.sum(0)
+    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
+    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=(precision + recall) > 0)
+    present = (support > 0) | (predicted > 0)
+    n = int(len(y_true))
+    return {
+        "n": n,
+        "accuracy": float(tp.sum() / n) if n else 0.0,
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "per_class_recall": {lab: float(r) for lab, r in zip(labels, recall)},
+        "per_class_f1": {lab: float(v) for lab, v in zip(labels, f1)},
+        "support": {lab: int(s) for lab, s in zip(labels, support)},
+        "confusion": cm.tolist(),
+        "labels": list(labels),
+    }
+
+
+def metrics_with_leak(y_true, y_pred, labels: Sequence[str], leak: Optional[np.ndarray]) -> Dict[str, Any]:
+    """``classification_metrics`` on all images and, when leak flags exist, on the images that are not leaks."""
+    out = {"all": classification_metrics(y_true, y_pred, labels)}
+    if leak is not None:
+        keep = ~np.asarray(leak, bool)
+        out["without_leak"] = classification_metrics(np.asarray(y_true)[keep], np.asarray(y_pred)[keep], labels)
+        out["without_leak"]["removed_leak_images"] = int((~keep).sum())
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- predictors
+def torch_logits(model, x, batch_size: int = 512, device: str = "cpu"):
+    """Logits (N, K) float32 numpy of a torch model on an (N, C, H, W) float tensor, in eval mode."""
+    import torch
+
+    model.eval()
+    outs = []
+    with torch.inference_mode():
+        for i in range(0, int(x.shape[0]), batch_size):
+            xb = x[i:i + batch_size].to(device, non_blocking=True)
+            outs.append(model(xb).float().cpu())
+    return torch.cat(outs).numpy() if outs else np.zeros((0, 0), np.float32)
+
+
+def backend_logits(backend, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Outputs (N, K) of a runtime backend, fed in chunks (batch 1 for fixed-batch graphs)."""
+    outs = []
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    try:
+        outs.append(backend.infer(x[:batch_size]))
+        start = min(batch_size, len(x))
+        step = batch_size
+    except Exception:  # fixed batch-1 graph
+        outs, start, step = [], 0, 1
+    for i in range(start, len(x), step):
+        outs.append(backend.infer(x[i:i + step]))
+    return np.concatenate(outs, 0).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------- top level
+def evaluate_model_file(
+    model_path,
+    data_path,
+    *,
+    dataset: str = "auto",
+    split: str = "test",
+    batch_size: int = 256,
+    threads: Optional[int] = None,
+    tta_flip: bool = False,
+    fer2013_csv: str = "",
+    limit: int = 0,
+) -> Dict[str, Any]:
+    """Evaluate a checkpoint (``.ckpt``/``.pt``) or an exported model (``.onnx``/``.engine``) on a dataset split.
+
+    The images are preprocessed with ``fer_edge.preprocess`` and the model's card; the dataset's labels are
+    mapped onto the card's label order by name (an unknown name is an error).
+
+    Returns:
+        dict with "model", "data", "split", "all" metrics and, when the dataset flags duplicate-leak images,
+        "without_leak".
+    """
+    from .data import load_dataset, limit_splits
+    from .transforms import materialize
+
+    model_path = Path(model_path)
+    if not model_path.exists():
+        raise InvalidInputError(f"model not found: {model_path}")
+    data = load_dataset(data_path, dataset, fer2013_csv=fer2013_csv)
+    if limit:
+        data = limit_splits(data, limit)
+    if split not in data.splits:
+        raise InvalidInputError(f"{data_path}: has no {split!r} split (available: {sorted(data.splits)})")
+
+    suffix = model_path.suffix.lower()
+    if suffix in (".onnx", ".engine", ".plan"):
+        from fer_edge.backends import backend_from_path
+
+        backend = backend_from_path(str(model_path), threads=threads)
+        card: ModelCard = backend.card
+        predict = lambda x: backend_logits(backend, x, batch_size)  # noqa: E731
+        kind = "runtime:" + type(backend).__name__
+    else:
+        import torch
+
+        from .checkpoint import model_from_checkpoint
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        model, card = model_from_checkpoint(model_path)
+        predict = lambda x: torch_logits(model, torch.from_numpy(x), batch_size)  # noqa: E731
+        kind = "torch"
+    mapping = _label_mapping(data.labels, card.labels, str(data_path), str(model_path))
+    sp = materialize(data.splits[split], card, where=f"{data_path}:{split}", progress=True)
+    x = sp.x.numpy()
+    logits = predict(x)
+    if tta_flip:
+        logits = logits + predict(np.ascontiguousarray(x[..., ::-1]))
+    y_pred = logits.argmax(1)
+    y_true = np.where(sp.labels.numpy() >= 0, mapping[sp.labels.numpy()], -1)
+    leak = None if sp.leak is None else sp.leak.numpy()
+    result: Dict[str, Any] = {"model": str(model_path), "runner": kind, "data": str(data_path), "split": split,
+                              "tta_flip": bool(tta_flip), "skipped_images": sp.skipped}
+    result.update(metrics_with_leak(y_true, y_pred, card.labels, leak))
+    return result
+
+
+def _label_mapping(data_labels: Sequence[str], model_labels: Sequence[str], data_where: str, model_where: str):
+    low = [x.lower() for x in model_labels]
+    out = []
+    for lab in data_labels:
+        if lab.lower() not in low:
+            raise InvalidInputError(
+                f"{data_where}: label {lab!r} is not among the model's labels {list(model_labels)} ({model_where}); "
+                f"evaluate on a dataset with the same label set"
+            )
+        out.append(low.index(lab.lower()))
+    # index -1 maps to -1 via the sentinel appended last
+    return np.asarray(out + [-1], dtype=np.int64)
+
+
+def write_report(result: Dict[str, Any], out_dir, *, png: bool = True) -> Dict[str, str]:
+    """Write ``metrics.json`` and (if matplotlib is installed) ``confusion.png`` into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {"json": str(out_dir / "metrics.json")}
+    (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))
+    if png:
+        path = plot_confusion(result["all"]["confusion"], result["all"]["labels"], out_dir / "confusion.png",
+                              title=f"{Path(result['model']).name} on {result['split']}")
+        if path:
+            files["png"] = str(path)
+    return files
+
+
+def plot_confusion(cm, labels: Sequence[str], path, title: str = "") -> Optional[Path]:
+    """Row-normalised confusion matrix as a PNG; returns None (with a log line) when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.info("matplotlib not installed: skipping the confusion-matrix PNG (pip install 'fer-edge[plot]')")
+        return None
+    cm = np.asarray(cm, dtype=np.float64)
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    k = len(labels)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * k, 0.8 + 0.8 * k))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(k), labels, rotation=45, ha="right")
+    ax.set_yticks(range(k), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{norm[i, j]:.2f}\n{int(cm[i, j])}", ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

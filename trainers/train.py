@@ -1,0 +1,538 @@
+"""The training loop: ``train(TrainConfig)`` → best-on-val checkpoint with its ModelCard, resumable, DDP-aware.
+
+Run it with ``fer-edge train --config cfg.yaml`` or, on several GPUs/processes,
+``torchrun --nproc_per_node N -m fer_edge.trainers.train --config cfg.yaml``.
+Every epoch is seeded from (seed, epoch), so ``--resume`` from ``last.ckpt`` reproduces the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fer_edge.card import ModelCard
+from fer_edge.errors import FerEdgeError, InvalidInputError, ModelFormatError
+
+from . import distributed as D
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .data import LabelledData, limit_splits, load_dataset, split_off_val
+from .evaluate import classification_metrics
+from .transforms import AugmentConfig, BatchAugment, TensorSplit, materialize
+
+logger = logging.getLogger(__name__)
+
+BEST_NAME = "best.ckpt"
+LAST_NAME = "last.ckpt"
+
+
+# ------------------------------------------------------------------------------------------------ card / data
+def card_from_config(cfg: TrainConfig, data: LabelledData, command: str = "") -> ModelCard:
+    """The ModelCard a run writes: dataset label order, the config's input geometry and normalisation, provenance."""
+    provenance = {k: v for k, v in data.source.items()}
+    provenance.update({"command": command, "config_sha256": cfg.sha256(), "torch": str(torch.__version__)})
+    try:
+        return ModelCard(
+            labels=data.labels, input_size=cfg.input_size, color=cfg.color, mean=cfg.mean, std=cfg.std,
+            crop_margin=cfg.crop_margin, name=cfg.name, arch=cfg.arch, version=cfg.version, provenance=provenance,
+        )
+    except ModelFormatError as exc:
+        raise InvalidInputError(f"TrainConfig (input_size/color/mean/std/crop_margin): {exc}") from exc
+
+
+def _train_targets(split: TensorSplit, num_classes: int, mode: str):
+    """Rows usable for training and their (hard, soft) targets; soft = vote distribution or one-hot."""
+    labels = split.labels
+    if mode == "soft" and split.soft is not None:
+        soft = split.soft
+        keep = soft.sum(1) > 0
+        hard = torch.where(labels >= 0, labels, soft.argmax(1))
+    else:
+        keep = labels >= 0
+        hard = labels.clamp(min=0)
+        soft = None
+    idx = torch.nonzero(keep).flatten()
+    if len(idx) == 0:
+        raise InvalidInputError("the training split has no labelled images")
+    if soft is None:
+        soft = F.one_hot(hard, num_classes).float()
+    return idx, hard[idx], soft[idx]
+
+
+# ----------------------------------------------------------------------------------------------- model pieces
+class SoftTargetCE(nn.Module):
+    """Cross-entropy against target distributions (FER+ votes or one-hot), with optional label smoothing.
+
+    Fallback used only when ``fer_edge.trainers.losses`` is not installed.
+    """
+
+    def __init__(self, label_smoothing: float = 0.0, soft_targets: bool = True):
+        super().__init__()
+        self.label_smoothing = float(label_smoothing)
+        self.soft_targets = soft_targets
+
+    def forward(self, outputs, targets, soft=None):
+        logits = outputs["logits"].float()
+        k = logits.shape[1]
+        if soft is None or not self.soft_targets:
+            soft = F.one_hot(targets, k).float()
+        if self.label_smoothing:
+            soft = soft * (1 - self.label_smoothing) + self.label_smoothing / k
+        loss = -(soft * F.log_softmax(logits, 1)).sum(1).mean()
+        return loss, {"ce": float(loss.detach())}
+
+    def parameter_groups(self, base_lr: float) -> List[dict]:
+        return []
+
+
+# loss shorthand → LossConfig switches
+_LOSS_PRESETS = {"ce": {}, "adcorre": {"adcorre": True}, "weighted_cluster": {"weighted_cluster": True},
+                 "diversity": {"diversity": True}}
+
+
+def build_criterion(cfg: TrainConfig, num_classes: int, soft_targets: bool, class_counts=None,
+                    feature_dim: Optional[int] = None) -> nn.Module:
+    """The loss for ``cfg``: ``loss`` picks a preset, ``loss_kwargs`` sets any ``LossConfig`` field
+    (``class_weights: auto`` = weights from the training class counts)."""
+    try:
+        from .losses import LossConfig, build_criterion as build, class_weights_from_counts
+    except ImportError:
+        if cfg.loss != "ce" or cfg.loss_kwargs:
+            raise InvalidInputError(f"TrainConfig.loss={cfg.loss!r} needs fer_edge.trainers.losses") from None
+        return SoftTargetCE(cfg.label_smoothing, soft_targets)
+    if cfg.loss not in _LOSS_PRESETS:
+        raise InvalidInputError(f"TrainConfig.loss must be one of {sorted(_LOSS_PRESETS)}, got {cfg.loss!r}")
+    kw = dict(_LOSS_PRESETS[cfg.loss])
+    kw.update(cfg.loss_kwargs)
+    if kw.get("class_weights") == "auto":
+        kw["class_weights"] = class_weights_from_counts(class_counts)
+    kw.setdefault("label_smoothing", cfg.label_smoothing)
+    kw.setdefault("soft_targets", soft_targets)
+    try:
+        lc = LossConfig(**kw)
+    except TypeError as exc:
+        raise InvalidInputError(f"TrainConfig.loss_kwargs: {exc}") from exc
+    return build(lc, num_classes, feature_dim=feature_dim)
+
+
+class ModelEMA:
+    """Exponential moving average of weights (buffers copied), decay warmed up over the first steps."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.module = copy.deepcopy(model).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self.decay = decay
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        msd = model.state_dict()
+        for k, v in self.module.state_dict().items():
+            src = msd[k].detach()
+            if v.dtype.is_floating_point:
+                v.mul_(d).add_(src, alpha=1 - d)
+            else:
+                v.copy_(src)
+
+
+def _param_groups(model: nn.Module, cfg: TrainConfig) -> List[dict]:
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if (p.ndim <= 1 and not cfg.decay_norm_bias) else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return groups
+
+
+def build_optimizer(params: List[dict], cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas)
+    return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas)
+
+
+def lr_factor(step: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
+    """LR multiplier at optimizer step ``step``: linear warm-up, then cosine / step / constant."""
+    warm = int(round(cfg.warmup_epochs * steps_per_epoch))
+    if step < warm:
+        return cfg.warmup_start + (1.0 - cfg.warmup_start) * step / warm
+    if cfg.schedule == "constant":
+        return 1.0
+    if cfg.schedule == "step":
+        return cfg.gamma ** (step // (cfg.step_epochs * steps_per_epoch))
+    total = max(cfg.epochs * steps_per_epoch - warm, 1)
+    t = min((step - warm) / total, 1.0)
+    return cfg.min_lr + (1.0 - cfg.min_lr) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def _bf16_supported() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:
+        return False
+
+
+def resolve_precision(cfg: TrainConfig, device: torch.device) -> str:
+    """"fp32", "bf16" or "fp16" for this device ("auto": bf16 on a CPU with BF16, fp16 AMP on CUDA)."""
+    p = cfg.precision
+    if p == "auto":
+        if device.type == "cuda":
+            return "fp16"
+        return "bf16" if _bf16_supported() else "fp32"
+    if p == "fp16" and device.type != "cuda":
+        raise InvalidInputError("TrainConfig.precision=fp16 needs a CUDA device; use bf16 or fp32 on CPU")
+    return p
+
+
+def _keep_norm_fp32(model: nn.Module) -> list:
+    """Under CPU bf16 autocast, feed normalisation layers fp32 (their statistics stay accurate)."""
+    def hook(_mod, args):
+        return tuple(a.float() if torch.is_tensor(a) else a for a in args)
+
+    norms = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
+    return [m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, norms)]
+
+
+# ------------------------------------------------------------------------------------------------- the loop
+@dataclass
+class _State:
+    epoch: int = 0  # epochs completed
+    step: int = 0
+    best: float = -1.0
+    best_epoch: int = -1
+    bad_epochs: int = 0
+
+
+def _epoch_batches(n: int, global_batch: int, epoch: int, cfg: TrainConfig, info: D.DistInfo, sampler=None):
+    """Index batches of this rank for one epoch; a global permutation sliced per rank (same global batches at any
+    world size, so DDP and a single process see identical data)."""
+    if sampler is not None:
+        sampler.set_epoch(epoch)
+        return [torch.as_tensor(list(b), dtype=torch.long) for b in sampler]
+    g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
+    perm = torch.randperm(n, generator=g)
+    steps = max(n // global_batch, 1)
+    per_rank = global_batch // info.world_size
+    out = []
+    for s in range(steps):
+        gb = perm[s * global_batch:(s + 1) * global_batch]
+        out.append(gb[info.rank * per_rank:(info.rank + 1) * per_rank] if info.enabled else gb)
+    return out
+
+
+def _build_sampler(cfg: TrainConfig, labels: torch.Tensor, info: D.DistInfo):
+    if cfg.sampler in ("shuffle", "", "none"):
+        return None
+    try:
+        from . import samplers
+    except ImportError as exc:
+        raise InvalidInputError(f"TrainConfig.sampler={cfg.sampler!r} needs fer_edge.trainers.samplers ({exc})") from exc
+    build = getattr(samplers, "build_sampler", None)
+    if build is None:
+        raise InvalidInputError("fer_edge.trainers.samplers has no build_sampler(); use sampler=shuffle")
+    return build(cfg.sampler, labels.numpy(), batch_size=cfg.batch_size // info.world_size,
+                 num_replicas=info.world_size, rank=info.rank, seed=cfg.seed, **dict(cfg.sampler_kwargs))
+
+
+def evaluate_split(model: nn.Module, split: TensorSplit, labels, batch_size: int, device) -> Dict[str, Any]:
+    """Accuracy / macro-F1 / per-class recall on a split's majority-labelled images (and without leaks)."""
+    from .evaluate import torch_logits
+
+    logits = torch_logits(model, split.x, batch_size, device)
+    pred = logits.argmax(1)
+    y = split.labels.numpy()
+    m = classification_metrics(y, pred, labels)
+    out = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "per_class_recall": m["per_class_recall"],
+           "n": m["n"]}
+    if split.leak is not None:
+        keep = ~split.leak.numpy()
+        out["accuracy_without_leak"] = classification_metrics(y[keep], pred[keep], labels)["accuracy"]
+    return out
+
+
+def train(cfg: TrainConfig, *, resume: Optional[str] = None, command: str = "",
+          stop_after: Optional[int] = None) -> Dict[str, Any]:
+    """Train ``cfg.arch`` on ``cfg.data``; returns a summary (best metrics, checkpoint paths, seconds per epoch).
+
+    Args:
+        cfg: the run's settings.
+        resume: path of a ``last.ckpt`` to continue (same config), or "auto" for ``output_dir/last.ckpt``.
+        command: the command line, recorded in the card's provenance.
+        stop_after: end this session after that many epochs (the run stays resumable, schedule unchanged).
+    """
+    device = D.local_device(cfg.device)
+    info = D.init_distributed(device)
+    try:
+        return _train(cfg, device, info, resume, command, stop_after)
+    finally:
+        D.cleanup(info)
+
+
+def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], command: str,
+           stop_after: Optional[int]) -> Dict[str, Any]:
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    for mod in cfg.imports:
+        importlib.import_module(mod)
+    if cfg.batch_size % info.world_size:
+        raise InvalidInputError(f"TrainConfig.batch_size={cfg.batch_size} (global) must be divisible by the "
+                                f"{info.world_size} processes")
+    out_dir = Path(cfg.output_dir)
+    log = logger.info if info.is_main else logger.debug
+
+    # ---- data
+    t0 = time.perf_counter()
+    data = load_dataset(cfg.data, cfg.dataset, fer2013_csv=cfg.ferplus_csv, affectnet_classes=cfg.affectnet_classes)
+    data = limit_splits(split_off_val(data, cfg.val_fraction, cfg.seed), cfg.limit_per_split)
+    k = data.num_classes
+    if cfg.num_classes and cfg.num_classes != k:
+        raise InvalidInputError(f"TrainConfig.num_classes={cfg.num_classes} but {cfg.data} has {k} classes "
+                                f"{list(data.labels)}; set num_classes: 0 to take it from the dataset")
+    card = card_from_config(cfg, data, command)
+    train_t = materialize(data.splits["train"], card, where=f"{cfg.data}:train", progress=info.is_main)
+    val_t = materialize(data.splits["val"], card, where=f"{cfg.data}:val") if "val" in data.splits else None
+    idx_all, hard_all, soft_all = _train_targets(train_t, k, cfg.targets)
+    x_all = train_t.x[idx_all]
+    log("data: %s — %d train images (%d usable, %s targets), %d val, %d classes %s; prepared in %.1fs",
+        cfg.data, len(train_t), len(idx_all), cfg.targets, 0 if val_t is None else len(val_t), k,
+        list(data.labels), time.perf_counter() - t0)
+
+    # ---- model, loss, optimiser
+    torch.manual_seed(cfg.seed)
+    from .models import create_model
+    from .models.outputs import train_outputs
+
+    model = create_model(cfg.arch, k, card.channels, **dict(cfg.model_kwargs)).to(device)
+    criterion = build_criterion(cfg, k, soft_targets=cfg.targets == "soft" and train_t.soft is not None,
+                                class_counts=torch.bincount(hard_all, minlength=k).tolist(),
+                                feature_dim=getattr(model, "feature_dim", None)).to(device)
+    params = _param_groups(model, cfg) + list(criterion.parameter_groups(cfg.lr))
+    optimizer = build_optimizer(params, cfg)
+    global_batch = min(cfg.batch_size, len(idx_all) - len(idx_all) % info.world_size)
+    sampler = _build_sampler(cfg, hard_all, info)
+    steps_per_epoch = len(_epoch_batches(len(idx_all), global_batch, 0, cfg, info, sampler))
+    if cfg.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg, steps_per_epoch))
+    ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None
+    precision = resolve_precision(cfg, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
+    hooks = _keep_norm_fp32(model) if precision == "bf16" and device.type == "cpu" else []
+    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    augment = BatchAugment(AugmentConfig.from_train_config(cfg), card)
+    state = _State()
+    history: List[Dict[str, Any]] = []
+
+    if resume:
+        rpath = out_dir / LAST_NAME if resume == "auto" else Path(resume)
+        ck = load_checkpoint(rpath)
+        old = TrainConfig.from_dict(ck["config"], source=str(rpath))
+        if old.sha256() != cfg.sha256():
+            diff = sorted(k_ for k_, v in cfg.to_dict().items() if old.to_dict().get(k_) != v)
+            logger.warning("resuming %s with changed settings %s; the result will differ from the original run",
+                           rpath, diff)
+        model.load_state_dict(ck["state_dict"])
+        optimizer.load_state_dict(ck["optimizer"])
+        scheduler.load_state_dict(ck["scheduler"])
+        if ck.get("scaler"):
+            scaler.load_state_dict(ck["scaler"])
+        if ema is not None and ck.get("ema_state_dict"):
+            ema.module.load_state_dict(ck["ema_state_dict"])
+            ema.updates = int(ck["train_state"].get("ema_updates", 0))
+        ts = ck["train_state"]
+        state = _State(ts["epoch"], ts["step"], ts["best"], ts["best_epoch"], ts["bad_epochs"])
+        history = list(ts.get("history", []))
+        if criterion_state := ck.get("criterion"):
+            criterion.load_state_dict(criterion_state)
+        log("resumed %s at epoch %d (best %s %.4f at epoch %d)", rpath, state.epoch, cfg.select_metric,
+            state.best, state.best_epoch + 1)
+
+    net: nn.Module = model
+    if info.enabled:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    if info.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.yaml").write_text(cfg.to_yaml())
+    n_params = sum(p.numel() for p in model.parameters())
+    log("model %s: %.2f M params; %s on %s, %d thread(s), %d process(es); global batch %d, %d steps/epoch",
+        cfg.arch, n_params / 1e6, precision, device, torch.get_num_threads(), info.world_size, global_batch,
+        steps_per_epoch)
+
+    epoch_times: List[float] = []
+    stopped_early = False
+    for epoch in range(state.epoch, cfg.epochs):
+        t_epoch = time.perf_counter()
+        torch.manual_seed(cfg.seed * 100003 + epoch * 1009 + info.rank)  # dropout etc.
+        aug_gen = torch.Generator(device=device).manual_seed(cfg.seed * 7919 + epoch * 131 + info.rank)
+        batches = _epoch_batches(len(idx_all), global_batch, epoch, cfg, info, sampler)[:steps_per_epoch]
+        net.train()
+        tot_loss = tot_correct = tot_n = 0.0
+        it = batches
+        bar = None
+        if cfg.progress and info.is_main:
+            from tqdm import tqdm
+
+            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
+                       mininterval=1.0, dynamic_ncols=True)
+            it = bar
+        for b in it:
+            xb = x_all[b].to(device, non_blocking=True)
+            yb = hard_all[b].to(device, non_blocking=True)
+            sb = soft_all[b].to(device, non_blocking=True)
+            if not augment.identity:
+                xb = augment(xb, aug_gen)
+            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                outputs = train_outputs(net, xb)
+            outputs = {key: _to_fp32(v) for key, v in outputs.items()}
+            loss, _parts = criterion(outputs, yb, soft=sb)
+            if not torch.isfinite(loss):
+                raise FerEdgeError(f"loss became {float(loss)} at epoch {epoch + 1}, step {state.step}; "
+                                   f"lower lr (now {scheduler.get_last_lr()[0]:.3g}) or enable grad_clip")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            state.step += 1
+            if ema is not None:
+                ema.update(model)
+            with torch.no_grad():
+                n = len(b)
+                tot_loss += float(loss) * n
+                tot_correct += float((outputs["logits"].argmax(1) == yb).sum())
+                tot_n += n
+            if bar is not None:
+                bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", acc=f"{tot_correct / tot_n:.3f}",
+                                lr=f"{scheduler.get_last_lr()[0]:.3g}", refresh=False)
+        if bar is not None:
+            bar.close()
+        train_time = time.perf_counter() - t_epoch
+
+        # ---- validate (rank 0), select, checkpoint
+        state.epoch = epoch + 1
+        eval_model = ema.module if ema is not None else model
+        record: Dict[str, Any] = {"epoch": epoch + 1, "train_loss": tot_loss / max(tot_n, 1),
+                                  "train_accuracy": tot_correct / max(tot_n, 1),
+                                  "lr": scheduler.get_last_lr()[0], "train_seconds": round(train_time, 2)}
+        improved = False
+        if info.is_main:
+            if val_t is not None:
+                vm = evaluate_split(eval_model, val_t, data.labels, cfg.eval_batch_size, device)
+                record.update({f"val_{k_}": v for k_, v in vm.items()})
+                score = vm[cfg.select_metric]
+            else:
+                score = record["train_accuracy"]
+            improved = score > state.best
+            if improved:
+                state.best, state.best_epoch, state.bad_epochs = score, epoch, 0
+            else:
+                state.bad_epochs += 1
+            history.append(record)
+            payload = _payload(cfg, card, model, ema, optimizer, scheduler, scaler, criterion, state, history, record)
+            save_checkpoint(out_dir / LAST_NAME, payload)
+            if improved:
+                save_checkpoint(out_dir / BEST_NAME, payload)
+            with open(out_dir / "history.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+            logger.info(
+                "epoch %d/%d  loss %.4f  train_acc %.4f  val_acc %s  val_f1 %s  lr %.3g  %.1fs%s",
+                epoch + 1, cfg.epochs, record["train_loss"], record["train_accuracy"],
+                _fmt(record.get("val_accuracy")), _fmt(record.get("val_macro_f1")), record["lr"],
+                time.perf_counter() - t_epoch, "  *best" if improved else "")
+        epoch_times.append(time.perf_counter() - t_epoch)
+        state.bad_epochs = D.broadcast_object(state.bad_epochs, info)
+        if cfg.early_stop and state.bad_epochs >= cfg.early_stop:
+            log("early stop: no %s improvement for %d epochs", cfg.select_metric, cfg.early_stop)
+            stopped_early = True
+            break
+        if stop_after is not None and len(epoch_times) >= stop_after and state.epoch < cfg.epochs:
+            log("stopping after %d epoch(s) as asked; continue with --resume", stop_after)
+            break
+    D.barrier(info)
+    for h in hooks:
+        h.remove()
+    summary = {
+        "best_epoch": state.best_epoch + 1,
+        "best_" + cfg.select_metric: state.best,
+        "best_checkpoint": str(out_dir / BEST_NAME),
+        "last_checkpoint": str(out_dir / LAST_NAME),
+        "epochs_run": len(epoch_times),
+        "seconds_per_epoch": float(np.mean(epoch_times)) if epoch_times else None,
+        "stopped_early": stopped_early,
+        "history": history,
+    }
+    return summary
+
+
+def _to_fp32(v):
+    if torch.is_tensor(v):
+        return v.float() if v.is_floating_point() else v
+    if isinstance(v, (list, tuple)) and v and torch.is_tensor(v[0]):
+        return type(v)(_to_fp32(t) for t in v)
+    return v
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.4f}"
+
+
+def _payload(cfg, card, model, ema, optimizer, scheduler, scaler, criterion, state: _State, history, record):
+    metrics = {k: v for k, v in record.items() if isinstance(v, (int, float))}
+    best_card = card.replace(metrics={k: v for k, v in metrics.items() if k.startswith("val_")})
+    return {
+        "arch": cfg.arch,
+        "num_classes": card.num_classes,
+        "in_chans": card.channels,
+        "model_kwargs": dict(cfg.model_kwargs),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "ema_state_dict": None if ema is None else {k: v.detach().cpu() for k, v in ema.module.state_dict().items()},
+        "card": best_card.to_dict(),
+        "config": cfg.to_dict(),
+        "metrics": metrics,
+        "epoch": state.epoch,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+        "criterion": criterion.state_dict(),
+        "train_state": {"epoch": state.epoch, "step": state.step, "best": state.best, "best_epoch": state.best_epoch,
+                        "bad_epochs": state.bad_epochs, "history": history,
+                        "ema_updates": 0 if ema is None else ema.updates},
+    }
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point for ``python -m fer_edge.trainers.train`` / ``torchrun -m fer_edge.trainers.train``."""
+    from .cli_train import main as cli_main
+
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Training inputs built from the ModelCard: every image goes through ``fer_edge.preprocess`` once, then batched
+torch augmentation (flip, affine, brightness/contrast, random erasing) runs on whole batches.
+
+Precomputing with the runtime's own preprocessing means training sees exactly the tensors the runtime feeds;
+augmenting whole batches with ``affine_grid``/``grid_sample`` keeps a 2-core machine busy with the model,
+not with per-sample image code.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fer_edge.card import ModelCard
+from fer_edge.errors import InvalidInputError
+from fer_edge.preprocess import preprocess
+
+from .data import Split
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TensorSplit:
+    """A split ready for training: (N, C, H, W) float32 inputs in the card's normalisation, and targets."""
+
+    x: torch.Tensor
+    labels: torch.Tensor  # (N,) int64, -1 = no hard label
+    soft: Optional[torch.Tensor]  # (N, K) float32 or None
+    leak: Optional[torch.Tensor]  # (N,) bool or None
+    skipped: int = 0
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def read_image(path) -> Optional[np.ndarray]:
+    """Read an image file as BGR uint8 (as a camera frame would arrive); None when it cannot be decoded."""
+    try:
+        buf = np.fromfile(str(path), dtype=np.uint8)
+    except OSError:
+        return None
+    if buf.size == 0:
+        return None
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+
+
+def materialize(split: Split, card: ModelCard, *, where: str = "", progress: bool = False) -> TensorSplit:
+    """Run every image of ``split`` through ``fer_edge.preprocess`` with ``card``.
+
+    Images without a box are whole-image face crops (margin 1.0, what the runtime does for crops); boxes use the
+    card's crop margin. Unreadable images are skipped and counted (one warning), never a crash.
+    """
+    n = len(split)
+    out = np.empty((n,) + card.input_shape, dtype=np.float32)
+    keep = np.ones(n, dtype=bool)
+    missing = []
+    items = range(n)
+    if progress and n > 2000:
+        from tqdm import tqdm
+
+        items = tqdm(items, desc=f"preprocess {where}".strip(), unit="img", leave=False, mininterval=1.0)
+    for i in items:
+        img = split.images[i]
+        if isinstance(img, (str, Path)):
+            path = img
+            img = read_image(path)
+            if img is None:
+                keep[i] = False
+                missing.append(str(path))
+                continue
+        box = None if split.boxes is None else split.boxes[i]
+        try:
+            out[i] = preprocess(img, box, card)[0]
+        except InvalidInputError as exc:
+            keep[i] = False
+            missing.append(f"{i}: {exc}")
+    if missing:
+        logger.warning("%s: skipped %d unreadable/corrupt image(s), e.g. %s", where or "dataset", len(missing),
+                       missing[0])
+    idx = np.flatnonzero(keep)
+    if len(idx) == 0:
+        raise InvalidInputError(f"{where or 'dataset'}: none of the {n} images could be read")
+    x = torch.from_numpy(out[idx] if len(idx) < n else out)
+    labels = torch.from_numpy(split.labels[idx])
+    soft = None if split.soft is None else torch.from_numpy(np.asarray(split.soft, np.float32)[idx])
+    leak = None if split.leak is None else torch.from_numpy(np.asarray(split.leak, bool)[idx])
+    return TensorSplit(x, labels, soft, leak, skipped=int(n - len(idx)))
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Batched augmentation amplitudes (see TrainConfig for the meaning of each)."""
+
+    hflip: float = 0.5
+    rotate: float = 10.0
+    scale: float = 0.1
+    translate: float = 0.08
+    brightness: float = 0.0
+    contrast: float = 0.0
+    erasing: float = 0.25
+    erasing_area: tuple = (0.02, 0.2)
+
+    @classmethod
+    def from_train_config(cls, cfg) -> "AugmentConfig":
+        return cls(cfg.hflip, cfg.rotate, cfg.scale, cfg.translate, cfg.brightness, cfg.contrast, cfg.erasing,
+                   tuple(cfg.erasing_area))
+
+
+class BatchAugment:
+    """Augments a normalised (B, C, H, W) batch in torch; randomness comes only from the given generator.
+
+    Geometry uses ``grid_sample`` with border padding (the replicated border ``fer_edge.preprocess`` uses);
+    photometric jitter is applied on the 0..1 pixel scale recovered from the card's mean/std.
+    """
+
+    def __init__(self, aug: AugmentConfig, card: ModelCard):
+        self.aug = aug
+        self.mean = torch.tensor(card.mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(card.std, dtype=torch.float32).view(1, -1, 1, 1)
+
+    @property
+    def identity(self) -> bool:
+        a = self.aug
+        return not any((a.hflip, a.rotate, a.scale, a.translate, a.brightness, a.contrast, a.erasing))
+
+    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        a = self.aug
+        b, _, h, w = x.shape
+        if self.mean.device != x.device:
+            self.mean, self.std = self.mean.to(x.device), self.std.to(x.device)
+
+        def rand(*shape):
+            return torch.rand(*shape, generator=gen, device=x.device)
+
+        if a.hflip > 0:
+            flip = (rand(b) < a.hflip).view(b, 1, 1, 1)
+            x = torch.where(flip, x.flip(-1), x)
+        if a.rotate > 0 or a.scale > 0 or a.translate > 0:
+            ang = (rand(b) * 2 - 1) * math.radians(a.rotate)
+            s = 1.0 + (rand(b) * 2 - 1) * a.scale
+            tx = (rand(b) * 2 - 1) * a.translate * 2  # normalised coords span 2
+            ty = (rand(b) * 2 - 1) * a.translate * 2
+            cos, sin = torch.cos(ang) / s, torch.sin(ang) / s
+            theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+            grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+            x = F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+        if a.brightness > 0 or a.contrast > 0:
+            p = x * self.std + self.mean
+            if a.contrast > 0:
+                c = 1.0 + (rand(b, 1, 1, 1) * 2 - 1) * a.contrast
+                m = p.mean(dim=(1, 2, 3), keepdim=True)
+                p = (p - m) * c + m
+            if a.brightness > 0:
+                p = p + (rand(b, 1, 1, 1) * 2 - 1) * a.brightness
+            x = (p.clamp(0.0, 1.0) - self.mean) / self.std
+        if a.erasing > 0:
+            lo, hi = a.erasing_area
+            area = (lo + rand(b) * (hi - lo)) * h * w
+            log_r = (rand(b) * 2 - 1) * math.log(3.3)
+            ratio = torch.exp(log_r)
+            eh = torch.sqrt(area * ratio).clamp(1, h).floor()
+            ew = torch.sqrt(area / ratio).clamp(1, w).floor()
+            y0 = (rand(b) * (h - eh + 1)).floor()
+            x0 = (rand(b) * (w - ew + 1)).floor()
+            ys = torch.arange(h, dtype=torch.float32, device=x.device).view(1, h, 1)
+            xs = torch.arange(w, dtype=torch.float32, device=x.device).view(1, 1, w)
+            inside = ((ys >= y0.view(b, 1, 1)) & (ys < (y0 + eh).view(b, 1, 1))
+                      & (xs >= x0.view(b, 1, 1)) & (xs < (x0 + ew).view(b, 1, 1)))
+            on = (rand(b) < a.erasing).view(b, 1, 1)
+            mask = (inside & on).unsqueeze(1)
+            noise = torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device)
+            x = torch.where(mask, noise, x)
+        return x.contiguous()
