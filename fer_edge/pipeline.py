@@ -159,7 +159,7 @@ class Stream:
                 last_boxes = np.asarray([f.box for f in faces], np.float32).reshape(-1, 4)
                 if self.tracker is not None:
                     faces = self.tracker.update(faces, frame.index, measured=detected)
-                    faces.sort(key=lambda f: f.area, reverse=True)
+                    faces.sort(key=lambda f: (-f.area, f.track_id or 0))
                 t2 = time.perf_counter()
                 rt = getattr(rec, "timings", None) or {}
                 timings = {

@@ -89,6 +89,9 @@ class Track:
         self.box = np.asarray(face.box, dtype=np.float64)
         self.velocity = np.zeros(4)
         self.last_frame = frame
+        # Last detector-measured box and its frame: predictions extrapolate from here.
+        self._anchor: Optional[np.ndarray] = None
+        self._anchor_frame = frame
         self.first_frame = frame
         self.hits = 0
         self.misses = 0
@@ -100,9 +103,9 @@ class Track:
 
     def predicted_box(self, frame: int) -> np.ndarray:
         """The box expected at ``frame`` from the last box and the estimated velocity."""
-        if not self.config.velocity:
+        if not self.config.velocity or self._anchor is None:
             return self.box.copy()
-        return self.box + self.velocity * max(0, frame - self.last_frame)
+        return self._anchor + self.velocity * max(0, frame - self._anchor_frame)
 
     def _vector(self, face: Face) -> np.ndarray:
         return np.asarray([float(face.probs.get(k, 0.0)) for k in self.labels], dtype=np.float64)
@@ -117,10 +120,11 @@ class Track:
                 does not update the velocity estimate.
         """
         box = np.asarray(face.box, dtype=np.float64)
-        gap = max(1, frame - self.last_frame)
-        if measured and self.hits > 0:
-            step = (box - self.box) / gap
-            self.velocity = 0.5 * self.velocity + 0.5 * step if self.velocity.any() else step
+        if measured:
+            if self._anchor is not None:
+                step = (box - self._anchor) / max(1, frame - self._anchor_frame)
+                self.velocity = 0.5 * self.velocity + 0.5 * step if self.velocity.any() else step
+            self._anchor, self._anchor_frame = box, frame
         self.box = box
         self.last_frame = frame
         self.hits += 1
