@@ -67,7 +67,7 @@ def test_small_face_in_large_frame_needs_full_range(astronaut, short, full):
     frame[y0 : y0 + side, x0 : x0 + side] = cv2.resize(astronaut, (side, side), interpolation=cv2.INTER_AREA)
     expected = ASTRONAUT_FACE * side / 512 + [x0, y0, x0, y0]
     found = full.detect(frame)
-    assert len(found) == 1 and box_iou(found.boxes[0], expected) > 0.6
+    assert len(found) == 1 and box_iou(found.boxes[0], expected) > 0.5  # the recall criterion
     assert len(short.detect(frame)) == 0  # too small for the 128x128 short-range model
 
 
