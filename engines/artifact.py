@@ -1,0 +1,194 @@
+"""ONNX artefact helpers shared by every step: card in metadata_props, provenance, sha256, atomic writes.
+
+Each step (export, simplify, quantize, fp16) reads the parent's card, records itself in ``provenance`` and
+publishes its output with temp file + rename, so nothing half-written ever sits at the output path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, Mapping, Optional
+
+import numpy as np
+
+from fer_edge._optional import require
+from fer_edge.card import CARD_METADATA_KEY, ModelCard
+from fer_edge.errors import InvalidInputError, ModelFormatError
+
+EXPORT_EXTRA = "export"
+
+
+def _onnx():
+    return require("onnx", EXPORT_EXTRA, "ONNX export and quantization")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one conversion step produced.
+
+    Attributes:
+        path: the published artefact.
+        card: the card written into it.
+        max_abs_diff: largest |output difference| against the parent (torch or the previous ONNX).
+        details: step-specific numbers (node counts, agreement, calibration info...).
+    """
+
+    path: Path
+    card: ModelCard
+    max_abs_diff: float = 0.0
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+def file_sha256(path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_onnx(path):
+    """Load an ONNX model or raise ModelFormatError saying what to do."""
+    onnx = _onnx()
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFormatError(f"ONNX file not found: {path}")
+    try:
+        return onnx.load(str(path))
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise ModelFormatError(f"{path} is not a readable ONNX model: {str(exc).splitlines()[0] if str(exc) else exc}; "
+                               "re-export it with `fer-edge export`") from exc
+
+
+def card_from_model(model, where: str = "the model") -> ModelCard:
+    """Read the fer_edge card from an ONNX ModelProto's ``metadata_props``.
+
+    Raises:
+        ModelFormatError: the model carries no card (names the fix).
+    """
+    for prop in model.metadata_props:
+        if prop.key == CARD_METADATA_KEY:
+            return ModelCard.from_json(prop.value)
+    raise ModelFormatError(
+        f"{where} has no fer_edge model card (metadata key {CARD_METADATA_KEY!r}); export it with "
+        "`fer-edge export CKPT`, or attach one with fer_edge.engines.artifact.attach_card(model, ModelCard(...))"
+    )
+
+
+def attach_card(model, card: ModelCard) -> None:
+    """Write ``card`` into ``model.metadata_props`` (replacing an existing card, keeping other keys)."""
+    keep = [(p.key, p.value) for p in model.metadata_props if p.key != CARD_METADATA_KEY]
+    del model.metadata_props[:]
+    for key, value in keep + [(CARD_METADATA_KEY, card.to_json())]:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def card_for_step(parent: ModelCard, step: str, parent_sha256: str, tool: str, **info: Any) -> ModelCard:
+    """Child card: same fields, plus ``provenance`` recording this step (parent hash, tool, extra info).
+
+    ``provenance["history"]`` keeps every step in order; the top-level ``parent_sha256`` and ``tool`` describe
+    the latest one. ``precision`` and ``output`` may be overridden through ``info`` keys of the same name.
+    """
+    changes: Dict[str, Any] = {}
+    for key in ("precision", "output"):
+        if key in info:
+            changes[key] = info.pop(key)
+    prov = dict(parent.provenance)
+    entry = dict(step=step, parent_sha256=parent_sha256, tool=tool, **info)
+    prov["history"] = list(prov.get("history", [])) + [entry]
+    prov["parent_sha256"] = parent_sha256
+    prov["tool"] = tool
+    if info.get("calibration") is not None:
+        prov["calibration"] = info["calibration"]
+    return parent.replace(provenance=prov, **changes)
+
+
+@contextlib.contextmanager
+def atomic_path(out, suffix: str = ".onnx") -> Iterator[Path]:
+    """Yield a temp path beside ``out``; on success it is renamed onto ``out``, on failure it is removed."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=str(out.parent), prefix=f".{out.name}.", suffix=suffix + ".tmp")
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; published files get the usual permissions
+    try:
+        yield Path(tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def save_onnx(model, path) -> None:
+    """Save a ModelProto as one self-contained file (no external-data side file)."""
+    onnx = _onnx()
+    data = model.SerializeToString()
+    if len(data) >= 2 ** 31 - 1:
+        raise ModelFormatError("the model is larger than 2 GB and cannot be stored in one ONNX file")
+    with open(path, "wb") as fh:
+        fh.write(data)
+    # Checker on the written file: catches malformed graphs before they are published.
+    onnx.checker.check_model(str(path))
+
+
+def ort_session(model_or_path, threads: int = 1):
+    """A CPU ONNX Runtime session for checks (never the user's providers)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = int(threads)
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    src = model_or_path if isinstance(model_or_path, (str, Path)) else model_or_path.SerializeToString()
+    return ort.InferenceSession(str(src) if isinstance(src, Path) else src, sess_options=opts,
+                                providers=["CPUExecutionProvider"])
+
+
+def run_session(session, batch: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """Run a single-input session over ``batch`` in chunks; returns the first output as float32."""
+    name = session.get_inputs()[0].name
+    outs = [session.run(None, {name: batch[i : i + chunk]})[0] for i in range(0, len(batch), chunk)]
+    return np.concatenate(outs, axis=0).astype(np.float32) if outs else np.zeros((0, 0), np.float32)
+
+
+def probe_batch(card: ModelCard, n: int = 8, seed: int = 0) -> np.ndarray:
+    """Deterministic inputs for parity checks: random 0..255 images normalised as the card says."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, size=(n,) + card.input_shape).astype(np.float32)
+    alpha, beta = card.alpha_beta()
+    a = np.asarray(alpha, np.float32).reshape(1, -1, 1, 1)
+    b = np.asarray(beta, np.float32).reshape(1, -1, 1, 1)
+    return np.ascontiguousarray(pixels * a + b, dtype=np.float32)
+
+
+def default_output(path, tag: str) -> Path:
+    """``model.onnx`` → ``model.<tag>.onnx`` beside it."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.{tag}.onnx")
+
+
+def check_distinct(src, out) -> None:
+    """Refuse to overwrite the input in place (a failed step would lose the parent)."""
+    if Path(src).resolve() == Path(out).resolve():
+        raise InvalidInputError(f"output {out} is the input file; choose another output path")
+
+
+def node_count(model) -> int:
+    return len(model.graph.node)
+
+
+def opt(value: Optional[Any], default: Any) -> Any:
+    return default if value is None else value

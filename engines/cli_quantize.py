@@ -1,0 +1,81 @@
+"""`fer-edge quantize ONNX --calib DIR|NPZ|VIDEO --precision int8|fp16 [--report LABELLED]`: thin CLI layer."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from fer_edge.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("onnx", help="FP32 .onnx with a fer_edge card (from `fer-edge export`)")
+    parser.add_argument("--calib", help="calibration data: image folder, video or .npz (needed for int8)")
+    parser.add_argument("--precision", choices=("int8", "fp16"), default="int8")
+    parser.add_argument("-o", "--output", help="output .onnx (default: <stem>.int8.onnx / <stem>.fp16.onnx)")
+    parser.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax",
+                        help="activation range calibration (default minmax)")
+    parser.add_argument("--tool", choices=("onnxruntime", "modelopt"), default="onnxruntime",
+                        help="quantizer (ModelOpt only if installed)")
+    parser.add_argument("--size", type=int, default=512, help="calibration samples (class-balanced; default 512)")
+    parser.add_argument("--faces", choices=("auto", "detect", "crops"), default="auto",
+                        help="find faces with the detector, treat images as crops, or decide by image size")
+    parser.add_argument("--detector", default="blazeface", help="face detector for --faces detect/auto")
+    from .targets import TARGETS
+
+    parser.add_argument("--target", choices=sorted(TARGETS),
+                        default=None, help="deployment target; refuses precisions it cannot run")
+    parser.add_argument("--trt-cache", help="also write a TensorRT (≤ 10) calibration cache here (int8 only)")
+    parser.add_argument("--report", metavar="LABELLED",
+                        help="labelled set (folder of <label>/ images or .npz) for an FP32/FP16/INT8 report")
+    parser.add_argument("--report-out", help="report path stem (default: <output stem>.report → .json and .md)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from fer_edge.calibration.dataset import calibration_set_from_path
+
+    from .artifact import card_from_model, default_output, load_onnx
+    from .targets import check_precision_for_target
+
+    src = Path(args.onnx)
+    card = card_from_model(load_onnx(src), str(src))
+    if args.target:
+        check_precision_for_target(args.precision, args.target)
+    out = Path(args.output) if args.output else default_output(src, args.precision)
+    results = {"fp32": src}
+    if args.precision == "int8":
+        if not args.calib:
+            raise InvalidInputError("int8 needs calibration data: pass --calib FOLDER|VIDEO|NPZ of faces")
+        from .quantize import QuantConfig, qdq_from_onnx
+
+        calib = calibration_set_from_path(args.calib, card, size=args.size, faces=args.faces, detector=args.detector)
+        result = qdq_from_onnx(src, calib, out, QuantConfig(method=args.method, tool=args.tool))
+        log.info("wrote %s (top-1 agreement with FP32 on calibration set %.2f%%)", result.path,
+                 100 * result.details["agreement"])
+        results["int8"] = result.path
+        if args.trt_cache:
+            from fer_edge.calibration.ranges import cache_from_qdq
+
+            cache_from_qdq(result.path, args.trt_cache)
+            log.info("wrote TensorRT calibration cache %s", args.trt_cache)
+    else:
+        from .fp16 import fp16_from_onnx
+
+        result = fp16_from_onnx(src, out)
+        log.info("wrote %s (max |Δ| vs FP32 %.3g)", result.path, result.max_abs_diff)
+        results["fp16"] = result.path
+    if args.report:
+        from .report import quantization_report, write_report
+
+        if "fp16" not in results:
+            from .fp16 import fp16_from_onnx
+
+            results["fp16"] = fp16_from_onnx(src, default_output(out, "fp16_report")).path
+        stem = Path(args.report_out) if args.report_out else out.with_name(out.stem + ".report")
+        report = quantization_report(results, args.report, size=None)
+        paths = write_report(report, stem)
+        log.info("report: %s", ", ".join(str(p) for p in paths))
+    return 0

@@ -1,0 +1,237 @@
+"""Explicit INT8 (Q/DQ ONNX) for TensorRT 10/11 strong typing, produced on the CPU from a calibration set.
+
+ONNX Runtime ``quantize_static`` is the default (symmetric int8, per-channel weights, per-tensor activations,
+zero point 0); NVIDIA ModelOpt is used when asked for and installed. The result is checked against TensorRT's
+Q/DQ rules (``qdq_rules``) and against the FP32 parent before it is published.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from fer_edge._optional import available, require
+from fer_edge.card import ModelCard
+from fer_edge.errors import InvalidInputError, ModelFormatError
+
+from .artifact import (
+    StepResult,
+    atomic_path,
+    attach_card,
+    card_for_step,
+    card_from_model,
+    check_distinct,
+    default_output,
+    file_sha256,
+    load_onnx,
+    ort_session,
+    run_session,
+    save_onnx,
+)
+from .qdq_rules import check_qdq_for_tensorrt
+
+log = logging.getLogger(__name__)
+
+METHODS = ("minmax", "entropy", "percentile")
+TOOLS = ("onnxruntime", "modelopt")
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """How to quantize.
+
+    Attributes:
+        method: activation range calibration: "minmax", "entropy" or "percentile".
+        tool: "onnxruntime" (default, always available with [export]) or "modelopt" (NVIDIA ModelOpt, if installed).
+        percentile: the percentile for ``method="percentile"``.
+        op_types: ops whose inputs are quantized (TensorRT: Conv/Gemm/MatMul inputs and residual Adds).
+        min_agreement: smallest top-1 agreement with the FP32 parent on the calibration set; below it, fail.
+        batch_size: calibration batch size fed to the calibrator.
+        preprocess: run ORT's ``quant_pre_process`` (shape inference + graph optimisation) first.
+    """
+
+    method: str = "minmax"
+    tool: str = "onnxruntime"
+    percentile: float = 99.999
+    op_types: Tuple[str, ...] = ("Conv", "Gemm", "MatMul", "Add")
+    min_agreement: float = 0.9
+    batch_size: int = 16
+    preprocess: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InvalidInputError(f"calibration method must be one of {METHODS}, got {self.method!r}")
+        if self.tool not in TOOLS:
+            raise InvalidInputError(f"quantization tool must be one of {TOOLS}, got {self.tool!r}")
+        if not 50.0 < float(self.percentile) <= 100.0:
+            raise InvalidInputError(f"percentile must be in (50, 100], got {self.percentile}")
+
+
+def calibration_inputs(calib, card: ModelCard) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """Turn ``calib`` (array, CalibrationSet, or a path to a folder/video/.npz) into the (N, C, H, W) float32 batch.
+
+    Returns:
+        (inputs, info) where info describes the set for the card's provenance.
+    """
+    from fer_edge.calibration.dataset import CalibrationSet, calibration_set_from_path
+
+    if isinstance(calib, (str, Path)):
+        calib = calibration_set_from_path(calib, card)
+    if isinstance(calib, CalibrationSet):
+        return calib.inputs, calib.info()
+    arr = np.asarray(calib)
+    if arr.ndim != 4 or tuple(arr.shape[1:]) != card.input_shape:
+        raise InvalidInputError(
+            f"calibration batch must be shaped (N, {', '.join(map(str, card.input_shape))}) as the card says, got "
+            f"{arr.shape}; build it with fer_edge.calibration.dataset (it runs fer_edge.preprocess)"
+        )
+    if len(arr) == 0:
+        raise InvalidInputError("calibration batch is empty; pass at least one preprocessed face")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    import hashlib
+
+    return arr, {"source": "array", "samples": int(len(arr)), "sha256": hashlib.sha256(arr.tobytes()).hexdigest()}
+
+
+def _ort_quantize(src: Path, dst: Path, inputs: np.ndarray, config: QuantConfig, input_name: str) -> str:
+    require("onnxruntime.quantization", "export", "INT8 quantization")
+    import onnxruntime
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType
+    from onnxruntime.quantization import quantize_static
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self):
+            self._batches = iter(inputs[i : i + config.batch_size] for i in range(0, len(inputs), config.batch_size))
+
+        def get_next(self):
+            batch = next(self._batches, None)
+            return None if batch is None else {input_name: batch}
+
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}[config.method]
+    extra = {
+        "ActivationSymmetric": True,
+        "WeightSymmetric": True,
+        "QuantizeBias": False,  # TensorRT wants float biases (no int32 DQ)
+        "AddQDQPairToWeight": True,  # float weights behind Q→DQ: TensorRT quantizes them at build time
+        "DedicatedQDQPair": False,
+        "CalibMovingAverage": False,
+    }
+    if config.method == "percentile":
+        extra["CalibPercentile"] = float(config.percentile)
+    chatter = io.StringIO()  # ORT prints calibration progress on stdout; keep it in the log instead
+    with warnings.catch_warnings(), contextlib.redirect_stdout(chatter):
+        warnings.simplefilter("ignore")
+        quantize_static(
+            str(src), str(dst), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=method,
+            op_types_to_quantize=list(config.op_types), extra_options=extra,
+        )
+    if chatter.getvalue().strip():
+        log.debug("onnxruntime.quantization: %s", chatter.getvalue().strip())
+    return f"onnxruntime {onnxruntime.__version__} quantize_static ({config.method})"
+
+
+def _modelopt_quantize(src: Path, dst: Path, inputs: np.ndarray, config: QuantConfig) -> str:
+    """NVIDIA ModelOpt ONNX PTQ on CPU (TensorRT-style placement: Q/DQ on Conv/Gemm inputs)."""
+    if config.method == "percentile":
+        raise InvalidInputError("ModelOpt supports method 'minmax' (its 'max') or 'entropy', not 'percentile'")
+    modelopt = require("modelopt.onnx.quantization", "modelopt", "ModelOpt INT8 quantization")
+    method = {"minmax": "max", "entropy": "entropy"}[config.method]
+    modelopt.quantize(
+        onnx_path=str(src), quantize_mode="int8", calibration_data=inputs, calibration_method=method,
+        calibration_eps=["cpu"], output_path=str(dst), high_precision_dtype="fp32",
+    )
+    import modelopt as mo
+
+    return f"modelopt {getattr(mo, '__version__', '?')} onnx.quantization ({method})"
+
+
+def agreement(reference: np.ndarray, other: np.ndarray) -> Tuple[float, float, float]:
+    """(top-1 agreement, max |Δ|, mean |Δ|) between two (N, K) output arrays."""
+    delta = np.abs(reference - other)
+    agree = float(np.mean(reference.argmax(1) == other.argmax(1))) if len(reference) else 1.0
+    return agree, float(delta.max()) if delta.size else 0.0, float(delta.mean()) if delta.size else 0.0
+
+
+def qdq_from_onnx(onnx_path, calib, out=None, config: QuantConfig = QuantConfig()) -> StepResult:
+    """Quantize an FP32 ONNX model to a TensorRT-compatible Q/DQ INT8 ONNX.
+
+    Args:
+        onnx_path: FP32 ``.onnx`` with a fer_edge card (from ``onnx_from_checkpoint`` / ``simplified_onnx``).
+        calib: calibration data: a ``CalibrationSet``, an (N, C, H, W) float32 array of preprocessed faces, or a
+            path (image folder, video, ``.npz``) turned into one by ``fer_edge.calibration.dataset``.
+        out: output file; None writes ``<stem>.int8.onnx`` beside the input.
+        config: quantization options.
+
+    Returns:
+        StepResult; ``details`` has top-1 ``agreement`` with FP32 and ``mean_abs_diff`` on the calibration set.
+
+    Raises:
+        ModelFormatError: no card, result breaks TensorRT's Q/DQ rules, or agreement below ``config.min_agreement``.
+    """
+    onnx_path = Path(onnx_path)
+    out = Path(out) if out is not None else default_output(onnx_path, "int8")
+    check_distinct(onnx_path, out)
+    model = load_onnx(onnx_path)
+    card = card_from_model(model, str(onnx_path))
+    if card.precision != "fp32":
+        raise InvalidInputError(f"{onnx_path} is already {card.precision}; quantize the FP32 model instead")
+    inputs, calib_info = calibration_inputs(calib, card)
+    input_name = model.graph.input[0].name
+    with tempfile.TemporaryDirectory(prefix="fer_edge_qdq_") as work:
+        work = Path(work)
+        src = onnx_path
+        if config.preprocess and config.tool == "onnxruntime":
+            from onnxruntime.quantization.shape_inference import quant_pre_process
+
+            pre = work / "pre.onnx"
+            try:
+                quant_pre_process(str(onnx_path), str(pre), skip_symbolic_shape=True)
+                src = pre
+            except Exception as exc:  # an optimisation step, not required
+                log.warning("quant_pre_process failed (%s); quantizing the model as is", exc)
+        raw = work / "qdq.onnx"
+        try:
+            if config.tool == "modelopt":
+                tool = _modelopt_quantize(src, raw, inputs, config)
+            else:
+                tool = _ort_quantize(src, raw, inputs, config, input_name)
+        except (InvalidInputError, ImportError):
+            raise
+        except Exception as exc:
+            raise ModelFormatError(f"{config.tool} could not quantize {onnx_path}: {exc}") from exc
+        qmodel = load_onnx(raw)
+        check_qdq_for_tensorrt(qmodel, str(out.name))
+        info = dict(calib_info, method=config.method)
+        child = card_for_step(card, "quantize", file_sha256(onnx_path), tool, precision="int8", calibration=info)
+        attach_card(qmodel, child)
+        with atomic_path(out) as tmp:
+            save_onnx(qmodel, tmp)
+            ref = run_session(ort_session(onnx_path), inputs)
+            got = run_session(ort_session(tmp), inputs)
+            agree, max_diff, mean_diff = agreement(ref, got)
+            if agree < config.min_agreement:
+                raise ModelFormatError(
+                    f"INT8 model agrees with FP32 on only {agree:.1%} of the calibration set (< "
+                    f"{config.min_agreement:.0%}); try --method entropy or percentile, more calibration data, "
+                    "or FP16 (--precision fp16)"
+                )
+    n_q = sum(1 for n in qmodel.graph.node if n.op_type == "QuantizeLinear")
+    log.info("quantized %s → %s with %s on %d samples: top-1 agreement %.2f%%, max |Δ| %.3g",
+             onnx_path, out, tool, len(inputs), 100 * agree, max_diff)
+    return StepResult(out, child, max_diff, {"agreement": agree, "mean_abs_diff": mean_diff, "quantize_nodes": n_q,
+                                             "samples": int(len(inputs))})
+
+
+def modelopt_available() -> bool:
+    """True when NVIDIA ModelOpt's ONNX quantizer can be imported."""
+    return available("modelopt.onnx.quantization")
