@@ -188,11 +188,13 @@ class _ClassifierBackbone(nn.Module):
         if not (hasattr(net, "forward_feature_map") or hasattr(net, "features")):
             raise InvalidInputError(f"{type(net).__name__} has no feature map (forward_feature_map or features); "
                                     "it cannot take a head")
+        dim = getattr(net, "feature_dim", None)
+        if dim is None and isinstance(getattr(net, "classifier", None), nn.Linear):
+            dim = net.classifier.in_features
         for name in ("classifier", "dropout", "head", "fc"):
             if isinstance(getattr(net, name, None), (nn.Linear, nn.Dropout, nn.Sequential)):
                 setattr(net, name, nn.Identity())
         self.net = net
-        dim = getattr(net, "feature_dim", None)
         if dim is None:
             raise InvalidInputError(f"{type(net).__name__} does not expose feature_dim; it cannot take a head")
         self.feature_dim = int(dim)
