@@ -111,8 +111,8 @@ def run_video(args: argparse.Namespace) -> int:
     want_csv, want_jsonl = bool(getattr(args, "csv", False)), bool(getattr(args, "jsonl", False))
     if (want_csv or want_jsonl) and out is None:
         raise InvalidInputError("--csv and --jsonl write into a folder: add --out DIR")
-    every = int(getattr(args, "every", 1) or 1)
-    skip = int(getattr(args, "skip", 1) or 1)
+    every = 1 if getattr(args, "every", None) is None else int(args.every)
+    skip = 1 if getattr(args, "skip", None) is None else int(args.skip)
     if every < 1 or skip < 1:
         raise InvalidInputError(f"--every and --skip must be >= 1 (got --every {every}, --skip {skip})")
     detector = getattr(args, "detector", "blazeface")
