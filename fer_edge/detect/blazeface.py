@@ -11,7 +11,7 @@ from typing import Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..errors import InvalidInputError, ModelFormatError
+from ..errors import FerEdgeError, InvalidInputError, ModelFormatError
 from ..preprocess import as_bgr_frame
 from .anchors import FULL_RANGE_LAYERS, SHORT_RANGE_LAYERS, ssd_anchors
 from .base import LANDMARK_NAMES, Detections, FaceDetector
@@ -159,6 +159,8 @@ class BlazeFace(FaceDetector):
 
     def detect(self, frame: np.ndarray) -> Detections:
         """Find faces in ``frame`` (BGR uint8; gray and BGRA accepted). Returns them best score first."""
+        if self._session is None:
+            raise FerEdgeError("this BlazeFace detector was closed; create a new one")
         blob, box = self.preprocess(frame)
         regressors, logits = self._session.run(self._output_names, {self._input_name: blob})
         logits = logits.reshape(-1)

@@ -7,7 +7,7 @@ cv2 = pytest.importorskip("cv2")
 skdata = pytest.importorskip("skimage.data")
 
 from fer_edge.detect import DETECTORS, BlazeFace, Detections, FaceDetector, create_detector  # noqa: E402
-from fer_edge.errors import InvalidInputError, ModelFormatError  # noqa: E402
+from fer_edge.errors import FerEdgeError, InvalidInputError, ModelFormatError  # noqa: E402
 
 # Face of skimage.data.astronaut() (512x512) by inspection: hairline/brow to chin, ear to ear (x1, y1, x2, y2).
 ASTRONAUT_FACE = np.array([178.0, 80.0, 276.0, 182.0])
@@ -202,3 +202,11 @@ def test_blend_averages_overlapping_candidates(astronaut):
     shift = np.abs(soft.boxes - hard.boxes).max()
     assert 0 < shift < 10  # moved (several anchors fire on one face) but only a little
     assert box_iou(soft.boxes[0], ASTRONAUT_FACE) > 0.7
+
+
+def test_closed_detector_says_so(astronaut):
+    det = BlazeFace(threads=1)
+    with det:
+        assert len(det.detect(astronaut)) == 1
+    with pytest.raises(FerEdgeError, match="closed"):
+        det.detect(astronaut)
