@@ -6,7 +6,6 @@ benchmark hook used by ``fer-edge bench``.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import statistics
 import time
@@ -103,7 +102,7 @@ class Stream:
         self._stage_sums: Dict[str, float] = dict.fromkeys(TIMING_KEYS, 0.0)
 
     # ----------------------------------------------------------------- iteration
-    def __iter__(self) -> "Stream":
+    def __iter__(self) -> Stream:
         return self
 
     def __next__(self) -> FrameResult:
@@ -216,7 +215,7 @@ class Stream:
         except ValueError:  # closing a generator from inside itself (its own finally)
             pass
 
-    def __enter__(self) -> "Stream":
+    def __enter__(self) -> Stream:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -355,7 +354,8 @@ def measure_fps(
     from .video import moving_faces_frames
 
     face = _synthetic_face() if face_image is None else face_image
-    clip = moving_faces_frames(face, n=frames + warmup, size=size, faces=faces, face_size=min(200, size[0] // faces - 20))
+    face_size = min(200, size[0] // faces - 20)
+    clip = moving_faces_frames(face, n=frames + warmup, size=size, faces=faces, face_size=face_size)
     old_threads = cv2.getNumThreads()
     if threads is not None:
         cv2.setNumThreads(int(threads))

@@ -11,6 +11,7 @@ import logging
 import os
 import queue
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -176,7 +177,7 @@ class FrameSource:
         self._stop = threading.Event()
         self._cond = threading.Condition()
         self._latest: Optional[Frame] = None
-        self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=max(1, queue_size))
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, queue_size))
         self._ended = False
         self._error: Optional[BaseException] = None
         self._t0 = time.monotonic()
@@ -364,7 +365,7 @@ class FrameSource:
             if self._release is not None:
                 self._release()
 
-    def __enter__(self) -> "FrameSource":
+    def __enter__(self) -> FrameSource:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -383,7 +384,7 @@ def _gstreamer_available() -> bool:
 
 
 def _capture_source(
-    cap: "cv2.VideoCapture", *, kind: str, name: str, live: bool, own: bool, **kw: Any
+    cap: cv2.VideoCapture, *, kind: str, name: str, live: bool, own: bool, **kw: Any
 ) -> FrameSource:
     fps = cap.get(cv2.CAP_PROP_FPS) or None
     if fps is not None and (fps <= 0 or fps > 1000 or fps != fps):
@@ -418,14 +419,14 @@ def _capture_source(
     )
 
 
-def _open_capture(target: Union[str, int], api: int, params: Sequence[int] = ()) -> "cv2.VideoCapture":
+def _open_capture(target: Union[str, int], api: int, params: Sequence[int] = ()) -> cv2.VideoCapture:
     cap = cv2.VideoCapture(target, api, list(params)) if params else cv2.VideoCapture(target, api)
     return cap
 
 
 def _camera(index: int, **kw: Any) -> FrameSource:
     name = f"camera {index}"
-    api = cv2.CAP_V4L2 if os.name == "posix" and os.path.isdir("/dev") and os.uname().sysname == "Linux" else cv2.CAP_ANY
+    api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
     cap = _open_capture(index, api)
     if not cap.isOpened() and api != cv2.CAP_ANY:
         cap = _open_capture(index, cv2.CAP_ANY)

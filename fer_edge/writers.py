@@ -119,7 +119,7 @@ class VideoWriter:
             self._writer = None
             log.info("wrote %d frames to %s", self.frames, self.path)
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> VideoWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
