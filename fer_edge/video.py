@@ -116,7 +116,7 @@ def source_kind(source: object) -> str:
 
 
 class FrameSource:
-    """An iterator of :class:`Frame` read by a background thread; use :func:`open_source` to make one.
+    """An iterator of :class:`Frame`, read by a background thread (in-memory frames: on the caller's thread).
 
     Live sources keep only the newest frame (older unread frames are dropped and counted in ``dropped``);
     ordered sources hand over every frame through a small bounded queue (read-ahead overlaps decoding with
@@ -150,6 +150,7 @@ class FrameSource:
         release: Optional[Callable[[], None]] = None,
         timestamp: Optional[Callable[[int], Optional[float]]] = None,
         queue_size: int = 4,
+        threaded: bool = True,
     ):
         if int(every) < 1:
             raise InvalidInputError(f"every must be >= 1 (process every Nth frame), got {every}")
@@ -182,31 +183,40 @@ class FrameSource:
         self._error: Optional[BaseException] = None
         self._t0 = time.monotonic()
         self._released = False
-        self._thread = threading.Thread(target=self._run, name=f"fer_edge-grab-{kind}", daemon=True)
-        self._thread.start()
+        self._thread: Optional[threading.Thread] = None
+        if threaded or self.live:
+            self._thread = threading.Thread(target=self._run, name=f"fer_edge-grab-{kind}", daemon=True)
+            self._thread.start()
 
     # ---------------------------------------------------------------- grabber thread
+    def _grab(self) -> Optional[Frame]:
+        """Read up to the next kept frame (skipping per ``every``); None at the end of the source."""
+        while not self._stop.is_set():
+            index = self.grabbed
+            if index % self.every and self._skip is not None:
+                if not self._skip():
+                    return None
+                self.grabbed = index + 1
+                continue
+            raw = self._read()
+            if raw is None:
+                return None
+            self.grabbed = index + 1
+            if index % self.every:
+                continue
+            image = to_bgr(raw, f"frame {index} of {self.name}")
+            ts = self._timestamp(index) if self._timestamp is not None else None
+            if ts is None:
+                ts = time.monotonic() - self._t0
+            return Frame(index, float(ts), image)
+        return None
+
     def _run(self) -> None:
-        index = -1
         try:
             while not self._stop.is_set():
-                index += 1
-                if index % self.every and self._skip is not None:
-                    if not self._skip():
-                        break
-                    self.grabbed = index + 1
-                    continue
-                raw = self._read()
-                if raw is None:
+                frame = self._grab()
+                if frame is None:
                     break
-                self.grabbed = index + 1
-                if index % self.every:
-                    continue
-                image = to_bgr(raw, f"frame {index} of {self.name}")
-                ts = self._timestamp(index) if self._timestamp is not None else None
-                if ts is None:
-                    ts = time.monotonic() - self._t0
-                frame = Frame(index, float(ts), image)
                 if self.live:
                     with self._cond:
                         if self._latest is not None:
@@ -252,10 +262,24 @@ class FrameSource:
             return None
         wait = self._wait_timeout()
         deadline = None if wait is None else time.monotonic() + wait
-        frame = self._next_live(deadline) if self.live else self._next_ordered(deadline)
+        if self._thread is None:
+            frame = self._next_inline()
+        else:
+            frame = self._next_live(deadline) if self.live else self._next_ordered(deadline)
         if frame is None:
             return None
         self.delivered += 1
+        return frame
+
+    def _next_inline(self) -> Optional[Frame]:
+        try:
+            frame = self._grab()
+        except BaseException as exc:
+            self._error = exc
+            frame = None
+        if frame is None:
+            self._ended = True
+            return self._finish_ended()
         return frame
 
     def _next_live(self, deadline: Optional[float]) -> Optional[Frame]:
@@ -348,9 +372,10 @@ class FrameSource:
                     self._queue.get_nowait()
             except queue.Empty:
                 pass
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout=0.5)
-        if not self._released and not self._thread.is_alive():
+        thread = self._thread
+        if thread is not None and threading.current_thread() is not thread:
+            thread.join(timeout=0.5)
+        if not self._released and (thread is None or not thread.is_alive()):
             self._released = True
             if self._release is not None:
                 self._release()
@@ -359,7 +384,8 @@ class FrameSource:
             threading.Thread(target=self._late_release, daemon=True).start()
 
     def _late_release(self) -> None:
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         if not self._released:
             self._released = True
             if self._release is not None:
@@ -564,8 +590,10 @@ def _iterable(frames: Iterable[Any], fps: Optional[float], live: bool, **kw: Any
         return item  # type: ignore[return-value]
 
     stamp = (lambda i: i / fps) if fps else None
+    # Frames already in memory cannot stall and need no read-ahead: read them on the caller's thread.
+    in_memory = isinstance(frames, (list, tuple, np.ndarray))
     return FrameSource(read, kind="iterable", name="frames", live=live, fps=fps, frame_count=count,
-                       timestamp=stamp, **kw)
+                       timestamp=stamp, threaded=live or not in_memory, **kw)
 
 
 def open_source(
