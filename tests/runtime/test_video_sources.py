@@ -214,3 +214,14 @@ def test_to_bgr_rejects_what_it_cannot_convert():
         to_bgr(np.zeros((4, 4, 2), np.uint8))
     with pytest.raises(InvalidInputError):
         to_bgr("not an image")
+
+
+def test_truncated_file_ends_early_with_a_message(tmp_path):
+    path = _write_avi(tmp_path / "full.avi", _numbered_frames(30, (160, 120)))
+    cut = tmp_path / "cut.avi"
+    data = path.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    src = open_source(cut)
+    got = list(src)
+    assert 0 < len(got) < 30
+    assert src.stop_reason == "end" and "truncated" in src.message
