@@ -347,6 +347,50 @@ def _profile_top(call: Callable[[], Any], runs: int, top: int = 15) -> List[Dict
     return rows[:top]
 
 
+def onnx_node_profile(path, card, threads: Optional[int], runs: int = 30, batch: int = 1,
+                      top: int = 12) -> Dict[str, Any]:
+    """Where the classifier's time goes: ONNX Runtime's per-node profile (CPU provider), median over ``runs``.
+
+    Returns:
+        {"batch", "runs", "nodes": [{"node", "op", "output_shape", "median_ms"}...] (slowest first, ``top`` of
+        them), "op_types": {op: summed median ms}, "sum_ms": sum of all node medians}.
+    """
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="fer_edge_prof_") as tmp:
+        options = ort.SessionOptions()
+        options.enable_profiling = True
+        options.profile_file_prefix = os.path.join(tmp, "ort")
+        options.log_severity_level = 3
+        if threads is not None:
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        feed = {session.get_inputs()[0].name: np.zeros((batch,) + card.input_shape, np.float32)}
+        for _ in range(runs):
+            session.run(None, feed)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    per_node: Dict[str, List[float]] = {}
+    meta: Dict[str, Tuple[str, Any]] = {}
+    for ev in events:
+        if ev.get("cat") != "Node" or not str(ev.get("name", "")).endswith("_kernel_time"):
+            continue
+        name = ev["name"][: -len("_kernel_time")]
+        per_node.setdefault(name, []).append(ev["dur"] / 1e3)
+        args = ev.get("args", {})
+        shapes = args.get("output_type_shape") or [{}]
+        meta[name] = (args.get("op_name", "?"), next(iter(shapes[0].values()), None) if shapes[0] else None)
+    nodes = [{"node": n, "op": meta[n][0], "output_shape": meta[n][1], "median_ms": round(float(np.median(v)), 4)}
+             for n, v in per_node.items()]
+    nodes.sort(key=lambda r: r["median_ms"], reverse=True)
+    op_types: Dict[str, float] = {}
+    for r in nodes:
+        op_types[r["op"]] = round(op_types.get(r["op"], 0.0) + r["median_ms"], 4)
+    return {"batch": batch, "runs": runs, "nodes": nodes[:top],
+            "op_types": dict(sorted(op_types.items(), key=lambda kv: -kv[1])),
+            "sum_ms": round(sum(r["median_ms"] for r in nodes), 4)}
+
+
 def run_benchmark(
     config: BenchConfig,
     *,
@@ -425,7 +469,15 @@ def run_benchmark(
 
         profile = None
         if config.profile:
-            profile = _profile_top(lambda: recognizer.predict(frames["one"]), max(10, config.runs // 2))
+            profile = {"predict_functions": _profile_top(lambda: recognizer.predict(frames["one"]),
+                                                         max(10, config.runs // 2)),
+                       "classifier_nodes": None}
+            path = getattr(backend, "path", None)
+            if getattr(backend, "name", "") == "onnxruntime" and path is not None:
+                try:
+                    profile["classifier_nodes"] = onnx_node_profile(path, card, config.threads)
+                except Exception as exc:  # profiling is a diagnostic; never fail the report for it
+                    notes.append(f"ONNX Runtime node profile failed: {exc}")
 
         video = (measure_video(recognizer, frames["one"], config.video_frames) if config.video
                  else _video_unavailable("not requested (run with --video)"))
@@ -500,7 +552,8 @@ BAR_SCHEMA = {"measured": _NUM, "bar": _NUM, "pass": bool}
 
 #: Required keys and their types. A dict is a nested object with these keys; a list holds one element schema;
 #: ``{"*": spec}`` is an object whose every value matches ``spec``; a type tuple allows any of them
-#: (``type(None)`` = nullable); ``(dict, type(None))`` = an object or null whose content is free.
+#: (``type(None)`` = nullable); ``(dict, type(None))`` = an object or null whose content is free;
+#: ``({...}, type(None))`` = null or an object matching the nested schema.
 REPORT_SCHEMA: Dict[str, Any] = {
     "schema_version": int,
     "kind": str,
@@ -539,7 +592,7 @@ REPORT_SCHEMA: Dict[str, Any] = {
               "reason": _OPT_STR},
     "bars": {"applies": bool, "note": _OPT_STR, "classification_per_face_ms": BAR_SCHEMA,
              "frame_1face_total_ms": BAR_SCHEMA},
-    "profile": (list, type(None)),
+    "profile": ({"predict_functions": list, "classifier_nodes": (dict, type(None))}, type(None)),
     "notes": [str],
     "duration_s": _NUM,
     "samples": (dict, type(None)),
@@ -551,6 +604,10 @@ COLD_START_SCHEMA = {"import_s": _OPT_NUM, "load_s": _OPT_NUM, "first_predict_ms
 
 def schema_errors(value: Any, schema: Any, where: str = "report") -> List[str]:
     """Every place where ``value`` does not match ``schema`` (empty list = valid)."""
+    if isinstance(schema, tuple) and any(isinstance(t, (dict, list)) for t in schema):  # nullable nested object
+        if value is None and type(None) in schema:
+            return []
+        return schema_errors(value, next(t for t in schema if isinstance(t, (dict, list))), where)
     if isinstance(schema, dict):
         if not isinstance(value, dict):
             return [f"{where}: expected an object, got {type(value).__name__}"]
@@ -684,12 +741,21 @@ def render_markdown(report: Dict[str, Any], plots: Sequence[str] = ()) -> str:
         b = bars[key]
         verdict = ("pass" if b["pass"] else "**miss**") if bars["applies"] else "n/a (not 1 thread)"
         lines.append(f"| {text} | {_fmt(b['measured'])} | {b['bar']} | {verdict} |")
-    if report.get("profile"):
+    prof = report.get("profile")
+    if prof:
         lines += ["", "## Profile of the one-face frame (cProfile, top functions by own time per predict)", "",
                   "| function | calls/run | own ms/run | cumulative ms/run |", "|---|---:|---:|---:|"]
-        for row in report["profile"]:
+        for row in prof["predict_functions"]:
             lines.append(f"| `{row['function']}` | {row['calls_per_run']} | {row['own_ms_per_run']} | "
                          f"{row['cum_ms_per_run']} |")
+        nodes = prof.get("classifier_nodes")
+        if nodes:
+            lines += ["", f"## Classifier node profile (ONNX Runtime, batch {nodes['batch']}, median of "
+                      f"{nodes['runs']} runs; nodes sum to {nodes['sum_ms']} ms)", "",
+                      "By operator type: " + ", ".join(f"{k} {v} ms" for k, v in nodes["op_types"].items()), "",
+                      "| node | op | output | median ms |", "|---|---|---|---:|"]
+            for row in nodes["nodes"]:
+                lines.append(f"| `{row['node']}` | {row['op']} | {row['output_shape']} | {row['median_ms']} |")
     if report["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
     if plots:

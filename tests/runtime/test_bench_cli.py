@@ -11,7 +11,7 @@ from fer_edge import bench, cli
 def cli_report(tiny_onnx_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     code = cli.main(["bench", str(tiny_onnx_model), "--threads", "1", "--runs", "8", "--warmup", "2",
-                     "--batch", "1,3", "--no-plots", "--out", str(out)])
+                     "--batch", "1,3", "--no-plots", "--profile", "--out", str(out)])
     return code, out
 
 
@@ -32,8 +32,11 @@ def test_cli_bench_writes_valid_json_and_markdown(cli_report, capsys):
     assert report["cold_start"]["import_s"] > 0 and report["cold_start"]["error"] is None
     fp = report["device"]["fingerprint"]
     assert fp["cpu"]["model"] and fp["packages"]["onnxruntime"] and fp["python"]
+    nodes = report["profile"]["classifier_nodes"]
+    assert nodes["op_types"]["Gemm"] >= 0 and {n["op"] for n in nodes["nodes"]} >= {"Gemm", "GlobalAveragePool"}
+    assert any("detect" in row["function"] for row in report["profile"]["predict_functions"])
     md = (out / f"{json_path.stem}.md").read_text()
-    assert "**8 timed runs**" in md and "frame_1face" in md
+    assert "**8 timed runs**" in md and "frame_1face" in md and "Classifier node profile" in md
 
 
 def test_cli_compare(cli_report, tmp_path, capsys):
