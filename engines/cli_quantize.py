@@ -32,6 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", metavar="LABELLED",
                         help="labelled set (folder of <label>/ images or .npz) for an FP32/FP16/INT8 report")
     parser.add_argument("--report-out", help="report path stem (default: <output stem>.report → .json and .md)")
+    parser.add_argument("--report-key", help="image key of a labelled .npz (e.g. x_test for FER+)")
+    parser.add_argument("--report-size", type=int, default=None, help="cap on report samples (default: all)")
+    parser.add_argument("--trt-version", default="8.5.2", help="TensorRT version named in --trt-cache (default 8.5.2)")
+    parser.add_argument("--cache-method", choices=("entropy", "minmax", "percentile"), default="entropy",
+                        help="range method for --trt-cache (default entropy, like EntropyCalibration2)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,10 +62,15 @@ def run(args: argparse.Namespace) -> int:
                  100 * result.details["agreement"])
         results["int8"] = result.path
         if args.trt_cache:
-            from fer_edge.calibration.ranges import cache_from_qdq
+            from fer_edge.calibration.ranges import calibration_cache_from_onnx
 
-            cache_from_qdq(result.path, args.trt_cache)
-            log.info("wrote TensorRT calibration cache %s", args.trt_cache)
+            if args.target == "tensorrt11":
+                raise InvalidInputError("TensorRT 11 has no calibration caches; drop --trt-cache (the Q/DQ ONNX is "
+                                        "what TensorRT 11 builds)")
+            version = tuple(int(v) for v in args.trt_version.split(".")[:3])
+            calibration_cache_from_onnx(src, calib.inputs, args.trt_cache, method=args.cache_method,
+                                        version=(version + (0, 0, 0))[:3])
+            log.info("wrote TensorRT %s calibration cache %s (for %s)", args.trt_version, args.trt_cache, src)
     else:
         from .fp16 import fp16_from_onnx
 
@@ -68,14 +78,28 @@ def run(args: argparse.Namespace) -> int:
         log.info("wrote %s (max |Δ| vs FP32 %.3g)", result.path, result.max_abs_diff)
         results["fp16"] = result.path
     if args.report:
+        import tempfile
+
         from .report import quantization_report, write_report
 
-        if "fp16" not in results:
-            from .fp16 import fp16_from_onnx
-
-            results["fp16"] = fp16_from_onnx(src, default_output(out, "fp16_report")).path
         stem = Path(args.report_out) if args.report_out else out.with_name(out.stem + ".report")
-        report = quantization_report(results, args.report, size=None)
+        with tempfile.TemporaryDirectory(prefix="fer_edge_report_") as work:
+            if "fp16" not in results:
+                from .fp16 import fp16_from_onnx
+
+                results["fp16"] = fp16_from_onnx(src, Path(work) / "fp16.onnx").path
+            if "int8" not in results and args.calib:
+                from .quantize import QuantConfig, qdq_from_onnx
+
+                calib = calibration_set_from_path(args.calib, card, size=args.size, faces=args.faces,
+                                                  detector=args.detector)
+                results["int8"] = qdq_from_onnx(src, calib, Path(work) / "int8.onnx",
+                                                QuantConfig(method=args.method, tool=args.tool)).path
+            report = quantization_report(results, args.report, size=args.report_size, npz_key=args.report_key,
+                                         faces=args.faces)
         paths = write_report(report, stem)
+        for row in report["rows"]:
+            log.info("%s: accuracy %.2f%%, macro-F1 %.2f%%, agreement %.2f%%, max |Δ| %.3g", row["precision"],
+                     100 * row["accuracy"], 100 * row["macro_f1"], 100 * row["top1_agreement"], row["max_abs_diff"])
         log.info("report: %s", ", ".join(str(p) for p in paths))
     return 0

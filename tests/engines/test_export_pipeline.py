@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from conftest import make_card, synthetic_crops  # tests/engines/conftest.py
+from fakes.tiny_fer import make_card, synthetic_crops
 
 pytestmark = pytest.mark.torch
 
