@@ -7,7 +7,6 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from fer_edge.errors import InvalidInputError  # noqa: E402
 from fer_edge.trainers.losses import (  # noqa: E402
     LossConfig,
     WeightedClusterLoss,
@@ -17,6 +16,8 @@ from fer_edge.trainers.losses import (  # noqa: E402
     diversity_loss,
     similarity_matrix,
 )
+
+from fer_edge.errors import InvalidInputError  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

@@ -4,8 +4,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from fer_edge.errors import InvalidInputError  # noqa: E402
 from fer_edge.trainers.models import create_model, list_models, train_outputs  # noqa: E402
+
+from fer_edge.errors import InvalidInputError  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

@@ -4,9 +4,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from fer_edge.trainers.samplers import MinimalRandomResampler, MPerClassSampler, ShuffleSampler, build_sampler
 
 from fer_edge.errors import InvalidInputError
-from fer_edge.trainers.samplers import MinimalRandomResampler, MPerClassSampler, ShuffleSampler, build_sampler
 
 LABELS = np.array([0] * 200 + [1] * 40 + [2] * 9 + [3] * 60)
 

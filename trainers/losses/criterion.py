@@ -52,7 +52,8 @@ class Criterion(nn.Module):
                                  persistent=False)
         else:
             self.class_weights = None
-        self.window = ConfusionWindow(self.num_classes, cfg.omega_window) if cfg.adcorre and cfg.adaptive_omega else None
+        adaptive = cfg.adcorre and cfg.adaptive_omega
+        self.window = ConfusionWindow(self.num_classes, cfg.omega_window) if adaptive else None
         self.cluster = None
         if cfg.weighted_cluster:
             if not feature_dim:
@@ -123,7 +124,8 @@ class Criterion(nn.Module):
         if cfg.diversity:
             found = [k for k in _DIVERSITY_KEYS if k in outputs]
             if not found:
-                self._need(outputs, "branch_features", "the diversity loss (diversity=True)", ("esr", "manet", "ensemble"))
+                self._need(outputs, "branch_features", "the diversity loss (diversity=True)",
+                           ("esr", "manet", "ensemble"))
             div_total = None
             for key in found:
                 term = diversity_loss(outputs[key], cfg.diversity_gamma, cfg.diversity_eps)

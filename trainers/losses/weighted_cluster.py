@@ -1,4 +1,5 @@
-"""Weighted-cluster loss (Ngo & Yoon 2020): pull features to learned class centres, push centres apart, per-class weights.
+"""Weighted-cluster loss (Ngo & Yoon 2020): pull features to learned class centres, push centres apart,
+weighted per class.
 
 Spec: ``research/methods.md`` §4 (formula as agreed by two third-party re-implementations; the paper body was
 not retrievable).

@@ -174,7 +174,8 @@ class HeadedModel(nn.Module):
     def forward_embeddings(self, x: torch.Tensor) -> torch.Tensor:
         """(k, n, d) L2-normalised embeddings (Ad-Corre head only)."""
         if not isinstance(self.head, AdCorreHead):
-            raise InvalidInputError(f"forward_embeddings needs the Ad-Corre head, this model has {type(self.head).__name__}")
+            raise InvalidInputError("forward_embeddings needs the Ad-Corre head (adcorre_* models); this model has "
+                                    f"{type(self.head).__name__}")
         return self.head.embeddings(self._head_input(x)).transpose(0, 1)
 
 

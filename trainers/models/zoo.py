@@ -1,4 +1,4 @@
-"""Registered names for the in-house backbones with each head: ``<backbone>``, ``adcorre_<backbone>``, ``arm_<backbone>``.
+"""Registered names for each backbone with each head: ``<backbone>``, ``adcorre_<backbone>``, ``arm_<backbone>``.
 
 The generic way to put a head on any backbone is the name prefix: ``adcorre_`` (Ad-Corre head), ``arm_`` (ARM
 head), none (linear head), for backbones ``resnet18``, ``xception``, ``mobilenetv3_small``, ``mobilenetv3_large``
@@ -40,8 +40,10 @@ def _edgenet(in_chans: int, num_classes: int, variant=None, **kw) -> nn.Module:
 BACKBONES: Dict[str, Callable] = {
     "resnet18": lambda in_chans, num_classes, **kw: ResNet18Backbone(in_chans, **kw),
     "xception": lambda in_chans, num_classes, **kw: XceptionBackbone(in_chans, **kw),
-    "mobilenetv3_small": lambda in_chans, num_classes, **kw: MobileNetV3Backbone(SMALL, in_chans, head_hidden=1024, **kw),
-    "mobilenetv3_large": lambda in_chans, num_classes, **kw: MobileNetV3Backbone(LARGE, in_chans, head_hidden=1280, **kw),
+    "mobilenetv3_small": lambda in_chans, num_classes, **kw: MobileNetV3Backbone(SMALL, in_chans, head_hidden=1024,
+                                                                                 **kw),
+    "mobilenetv3_large": lambda in_chans, num_classes, **kw: MobileNetV3Backbone(LARGE, in_chans, head_hidden=1280,
+                                                                                 **kw),
     "edgenet": _edgenet,
 }
 
