@@ -64,3 +64,20 @@ def test_cli_compare_bad_file_is_one_line_error(tmp_path, capsys):
 def test_cli_bench_missing_model_is_one_line_error(tmp_path, capsys):
     assert cli.main(["bench", str(tmp_path / "nope.onnx"), "--runs", "1", "--no-cold-start"]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_benchmark_suites_collect_only_when_named():
+    """benchmarks/ imports cleanly and is collected when named; the default test run never includes it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    named = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "benchmarks"], cwd=root,
+                           capture_output=True, text=True, timeout=120)
+    assert named.returncode == 0, named.stdout[-2000:] + named.stderr[-2000:]
+    ids = [ln for ln in named.stdout.splitlines() if "::" in ln]
+    assert any("test_perf_classify.py::test_classify" in i for i in ids)
+    assert any("test_perf_predict.py::test_predict_frame" in i for i in ids)
+    text = (root / "pyproject.toml").read_text()
+    assert 'testpaths = ["tests"]' in text  # a bare `pytest` collects tests/ only
