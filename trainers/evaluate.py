@@ -83,18 +83,10 @@ def torch_logits(model, x, batch_size: int = 512, device: str = "cpu"):
 
 
 def backend_logits(backend, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Outputs (N, K) of a runtime backend, fed in chunks (batch 1 for fixed-batch graphs)."""
-    outs = []
+    """Outputs (N, K) of a runtime backend (``Backend.infer`` splits batches above the graph's limit)."""
     x = np.ascontiguousarray(x, dtype=np.float32)
-    try:
-        outs.append(backend.infer(x[:batch_size]))
-        start = min(batch_size, len(x))
-        step = batch_size
-    except Exception:  # fixed batch-1 graph
-        outs, start, step = [], 0, 1
-    for i in range(start, len(x), step):
-        outs.append(backend.infer(x[i:i + step]))
-    return np.concatenate(outs, 0).astype(np.float32)
+    outs = [backend.infer(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    return np.concatenate(outs, 0).astype(np.float32) if outs else np.zeros((0, backend.card.num_classes), np.float32)
 
 
 # ------------------------------------------------------------------------------------------------- top level

@@ -1,0 +1,54 @@
+"""`fer-edge eval CKPT_OR_ONNX --data ...`: accuracy, macro-F1, per-class recall, confusion matrix (JSON + PNG)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="checkpoint (.ckpt) or exported model (.onnx / .engine)")
+    parser.add_argument("--data", required=True, help="dataset file or folder (same readers as training)")
+    parser.add_argument("--dataset", default="auto", help="reader name (default: guessed from the path)")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate")
+    parser.add_argument("--ferplus-csv", default="", help="fer2013.csv matching a fer2013new.csv dataset")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch / ONNX Runtime")
+    parser.add_argument("--tta-flip", action="store_true", help="average with the horizontally flipped input")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N images of each split")
+    parser.add_argument("--out", default=None, help="folder for metrics.json and confusion.png")
+    parser.add_argument("--no-png", action="store_true", help="skip the confusion-matrix PNG")
+
+
+def _summary(result: dict) -> str:
+    lines = []
+    for key in ("all", "without_leak"):
+        if key not in result:
+            continue
+        m = result[key]
+        title = "all images" if key == "all" else f"without {m['removed_leak_images']} duplicate-leak images"
+        lines.append(f"{result['split']} ({title}, n={m['n']}): accuracy {m['accuracy']:.4f}  "
+                     f"macro-F1 {m['macro_f1']:.4f}")
+    recall = result["all"]["per_class_recall"]
+    lines.append("recall: " + "  ".join(f"{k} {v:.2f}" for k, v in recall.items()))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_model_file, write_report
+
+    result = evaluate_model_file(
+        args.model, args.data, dataset=args.dataset, split=args.split, batch_size=args.batch_size,
+        threads=args.threads, tta_flip=args.tta_flip, fer2013_csv=args.ferplus_csv, limit=args.limit,
+    )
+    sys.stdout.write(_summary(result) + "\n")
+    if args.out:
+        files = write_report(result, args.out, png=not args.no_png)
+        logger.info("wrote %s", ", ".join(files.values()))
+    else:
+        logger.debug(json.dumps(result))
+    return 0
