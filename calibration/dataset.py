@@ -191,8 +191,6 @@ def calibration_set_from_images(
         detector: detector name or object with ``.detect(frame)``; default "blazeface" (loaded only if needed).
         seed: subset selection seed.
     """
-    import cv2
-
     folder = Path(folder)
     if not folder.is_dir():
         raise InvalidInputError(f"calibration folder not found: {folder}")
@@ -212,7 +210,7 @@ def calibration_set_from_images(
     for i in order:
         if len(inputs) >= size:
             break
-        frame = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)
+        frame = _read_image(files[i])
         if frame is None:
             unreadable += 1
             log.warning("cannot read %s; skipped", files[i])
@@ -232,6 +230,20 @@ def calibration_set_from_images(
         np.concatenate(inputs), np.asarray(kept_labels, np.int64) if has_labels else None, str(folder),
         skipped=unreadable + cropper.no_face, extra={"faces": faces},
     )
+
+
+def _read_image(path: Path) -> Optional[np.ndarray]:
+    """Read an image as the runtime's image sources do (unchanged channels; 16-bit scaled to 8-bit), or None."""
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        return None
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        return None
+    return image
 
 
 def _interleave(order: np.ndarray, labels: Optional[np.ndarray], seed: int) -> np.ndarray:

@@ -43,10 +43,6 @@ def make_fake_tensorrt(version: str = "10.3.0") -> types.ModuleType:
         VERBOSE = 4
 
     class Logger:
-        INTERNAL_ERROR, ERROR, WARNING, INFO, VERBOSE = (Severity.INTERNAL_ERROR, Severity.ERROR, Severity.WARNING,
-                                                           Severity.INFO, Severity.VERBOSE)
-        Severity = Severity
-
         def __init__(self, min_severity=Severity.WARNING):
             self.min_severity = min_severity
             self.messages: List[Tuple[Any, str]] = []
@@ -54,6 +50,9 @@ def make_fake_tensorrt(version: str = "10.3.0") -> types.ModuleType:
         def log(self, severity, msg):
             self.messages.append((severity, msg))
 
+    for sev in Severity:
+        setattr(Logger, sev.name, sev)
+    Logger.Severity = Severity
     trt.Logger = Logger
     trt.ILogger = Logger
 

@@ -1,0 +1,118 @@
+"""fer_edge.cuda: lazy imports, choice by availability/name, and the cuda-python plumbing against a fake runtime."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from fer_edge.cuda import CudaError, cuda_api
+from fer_edge.errors import InvalidInputError, MissingDependencyError
+
+
+def test_importing_the_layer_loads_no_cuda_library():
+    code = ("import sys, fer_edge.cuda, fer_edge.calibration.legacy;"
+            "bad=[m for m in ('cuda.bindings','pycuda','tensorrt','torch') if m in sys.modules]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_unknown_and_missing_implementations(monkeypatch):
+    with pytest.raises(InvalidInputError, match="unknown CUDA layer"):
+        cuda_api("cupy")
+    monkeypatch.setitem(sys.modules, "pycuda", None)  # makes `import pycuda...` raise ImportError
+    monkeypatch.setitem(sys.modules, "pycuda.driver", None)
+    with pytest.raises(MissingDependencyError, match=r"fer-edge\[pycuda\]"):
+        cuda_api("pycuda")
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", None)
+    with pytest.raises(MissingDependencyError, match=r"fer-edge\[cuda\]"):
+        cuda_api()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cuda") is None, reason="cuda-python not installed")
+def test_cuda_python_without_a_gpu_raises_a_clear_error():
+    from fer_edge.cuda.cuda_python import CudaPythonApi
+
+    try:
+        api = CudaPythonApi()
+    except CudaError as exc:
+        assert "driver" in str(exc).lower() or "device" in str(exc).lower()
+    else:  # a machine with a GPU: the layer must work for real
+        buf = api.malloc(64)
+        host = np.arange(16, dtype=np.float32)
+        back = np.zeros_like(host)
+        api.memcpy_htod(buf.ptr, host)
+        api.memcpy_dtoh(back, buf.ptr)
+        buf.free()
+        np.testing.assert_array_equal(back, host)
+
+
+class _Err(int):
+    @property
+    def name(self):
+        return "cudaSuccess" if self == 0 else "cudaErrorMemoryAllocation"
+
+
+def _fake_runtime(calls, fail_malloc=False):
+    rt = types.ModuleType("cuda.bindings.runtime")
+    ok = _Err(0)
+    rt.cudaStreamNonBlocking = 1
+    rt.cudaMemcpyKind = types.SimpleNamespace(cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2)
+    rt.cudaGetDeviceCount = lambda: (ok, 1)
+    rt.cudaSetDevice = lambda d: (calls.append(("set", d)), (ok,))[1]
+    rt.cudaGetErrorString = lambda e: (ok, b"out of memory")
+    rt.cudaMalloc = lambda n: (_Err(2), None) if fail_malloc else (calls.append(("malloc", n)), (ok, 0xD000))[1]
+    rt.cudaFree = lambda p: (calls.append(("free", p)), (ok,))[1]
+    hosts = {}
+
+    def malloc_host(n):
+        arr = np.zeros(n, np.uint8)
+        hosts[arr.ctypes.data] = arr
+        return ok, arr.ctypes.data
+
+    rt.cudaMallocHost = malloc_host
+    rt.cudaFreeHost = lambda p: (calls.append(("freehost",)), (ok,))[1]
+    rt.cudaMemcpyAsync = lambda d, s, n, k, st: (calls.append(("memcpy", k, n, st)), (ok,))[1]
+    rt.cudaStreamCreateWithFlags = lambda f: (calls.append(("stream", f)), (ok, 0x5))[1]
+    rt.cudaStreamSynchronize = lambda s: (calls.append(("sync", s)), (ok,))[1]
+    rt.cudaStreamDestroy = lambda s: (calls.append(("destroy", s)), (ok,))[1]
+    return rt
+
+
+def test_cuda_python_plumbing_with_a_fake_runtime(monkeypatch):
+    calls = []
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", _fake_runtime(calls))
+    from fer_edge.cuda.cuda_python import CudaPythonApi
+
+    api = CudaPythonApi(device=0)
+    buf = api.malloc(256)
+    assert buf.ptr == 0xD000 and ("malloc", 256) in calls
+    pinned = api.pinned_empty((2, 4), np.float32)
+    pinned.array[...] = 7.0
+    assert pinned.array.shape == (2, 4) and float(pinned.array.sum()) == 56.0
+    with api.stream_create() as stream:
+        assert stream.handle == 5
+        api.memcpy_htod_async(buf.ptr, pinned.array, stream)
+        api.memcpy_dtoh_async(pinned.array, buf.ptr, stream)
+        stream.synchronize()
+    assert ("memcpy", 1, 32, 5) in calls and ("memcpy", 2, 32, 5) in calls and ("destroy", 5) in calls
+    with pytest.raises(CudaError, match="C-contiguous"):
+        api.memcpy_htod_async(buf.ptr, np.zeros((4, 4), np.float32)[:, ::2], stream)
+    buf.free()
+    buf.free()  # idempotent
+    assert calls.count(("free", 0xD000)) == 1
+    pinned.free()
+
+
+def test_cuda_python_errors_are_typed(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", _fake_runtime([], fail_malloc=True))
+    from fer_edge.cuda.cuda_python import CudaPythonApi
+
+    with pytest.raises(CudaError, match="cudaErrorMemoryAllocation"):
+        CudaPythonApi().malloc(1 << 40)
+    with pytest.raises(CudaError, match="does not exist"):
+        CudaPythonApi(device=3)
