@@ -96,6 +96,10 @@ def test_esr_valid_padding_reproduces_published_geometry():
     # methods.md §5.1 counts 20,349,384 with conv biases; ours use BN without conv bias:
     # 4 base convs (64+128+128+128) + 9 × 4 branch convs (128+256+256+512) biases fewer.
     assert _count(model) == 20_349_384 - 448 - 9 * 1152
+    from fer_edge.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="too small"):
+        model(torch.zeros(1, 3, 48, 48))
 
 
 def test_train_outputs_plain_module_and_wrapper():

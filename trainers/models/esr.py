@@ -81,7 +81,7 @@ class ESR(nn.Module):
         in_chans: 1 or 3.
         num_branches: ensemble size (9 = ESR-9).
         vote: "plurality" (published) or "average" — how ``forward`` combines the branches.
-        padding: "same" (default; works at any input ≥ 32, e.g. 48 px FER crops) or "valid" (the published
+        padding: "same" (default; works at any input ≥ 16, e.g. 48 px FER crops) or "valid" (the published
             geometry at 96×96: 128×20×20 after the base). Parameter counts are identical.
         cbam: add CBAM after every conv (the diversified-ESR variant); the diversity loss then reads the last
             CBAM's channel and spatial attention of each branch.
@@ -106,12 +106,20 @@ class ESR(nn.Module):
             _Stage(in_chans, 64, 5, p5, act, cbam, False), _Stage(64, 128, 3, p3, act, cbam, True),
             _Stage(128, 128, 3, p3, act, cbam, False), _Stage(128, 128, 3, p3, act, cbam, True))
         self.branches = nn.ModuleList([_Branch(num_classes, p3, act, cbam) for _ in range(int(num_branches))])
-        self.vote = vote
+        self.vote, self.padding = vote, padding
         self.feature_dim = 512
         init_weights(self)
 
-    def forward_train(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def _shared(self, x: torch.Tensor) -> torch.Tensor:
         shared = self.base(x)
+        if min(shared.shape[-2:]) < (10 if self.padding == "valid" else 2):
+            raise InvalidInputError(
+                f"ESR input {tuple(x.shape[-2:])} is too small for padding={self.padding!r}; use >= 96 px with "
+                "'valid' padding or >= 16 px with 'same'")
+        return shared
+
+    def forward_train(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        shared = self._shared(x)
         outs = [b(shared) for b in self.branches]
         logits = [o[0] for o in outs]
         return {
@@ -123,7 +131,7 @@ class ESR(nn.Module):
         }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shared = self.base(x)
+        shared = self._shared(x)
         return combine_votes([b(shared)[0] for b in self.branches], self.vote)
 
 
