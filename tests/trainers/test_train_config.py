@@ -1,0 +1,67 @@
+"""TrainConfig: YAML/JSON loading, overrides, unknown keys and bad values named, CLI flags, shipped configs parse."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fer_edge.errors import InvalidInputError
+from fer_edge.trainers.config import TrainConfig
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_yaml_and_json_round_trip(tmp_path):
+    cfg = TrainConfig(data="x.npz", lr=0.05, input_size=(64, 64), model_kwargs={"dropout": 0.2}, ema=True)
+    (tmp_path / "c.yaml").write_text(cfg.to_yaml())
+    (tmp_path / "c.json").write_text(json.dumps(cfg.to_dict()))
+    assert TrainConfig.from_file(tmp_path / "c.yaml") == cfg
+    assert TrainConfig.from_file(tmp_path / "c.json") == cfg
+    assert cfg.sha256() == TrainConfig.from_file(tmp_path / "c.yaml").sha256()
+    assert cfg.sha256() == cfg.replace(output_dir="elsewhere", threads=7).sha256()
+    assert cfg.sha256() != cfg.replace(lr=0.1).sha256()
+
+
+def test_unknown_key_is_named(tmp_path):
+    (tmp_path / "c.yaml").write_text("lr: 0.1\nlearning_rate: 0.2\n")
+    with pytest.raises(InvalidInputError, match=r"c.yaml: unknown setting\(s\) \['learning_rate'\]"):
+        TrainConfig.from_file(tmp_path / "c.yaml")
+    with pytest.raises(InvalidInputError, match="unknown setting 'lrr'"):
+        TrainConfig().with_overrides(["lrr=1"])
+
+
+def test_overrides_are_parsed_and_validated():
+    cfg = TrainConfig().with_overrides(["lr=0.01", "input_size=[64, 64]", "ema=true", "imports=[mymod]",
+                                        "model_kwargs={dropout: 0.5}"], epochs=3)
+    assert cfg.lr == 0.01 and cfg.input_size == (64, 64) and cfg.ema is True and cfg.epochs == 3
+    assert cfg.imports == ("mymod",) and cfg.model_kwargs == {"dropout": 0.5}
+    with pytest.raises(InvalidInputError, match="TrainConfig.optimizer"):
+        TrainConfig().with_overrides(["optimizer=lion"])
+    with pytest.raises(InvalidInputError, match="TrainConfig.epochs: expected an integer"):
+        TrainConfig().with_overrides(["epochs=2.5"])
+    with pytest.raises(InvalidInputError, match="key=value"):
+        TrainConfig().with_overrides(["lr"])
+    with pytest.raises(InvalidInputError, match="TrainConfig.hflip"):
+        TrainConfig(hflip=1.5)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(InvalidInputError, match="config file not found"):
+        TrainConfig.from_file(tmp_path / "none.yaml")
+
+
+def test_cli_print_config(tmp_path, capsys):
+    from fer_edge.cli import main
+
+    (tmp_path / "c.yaml").write_text("lr: 0.3\nepochs: 2\n")
+    rc = main(["train", "--config", str(tmp_path / "c.yaml"), "--set", "ema=true", "--epochs", "5", "--print-config"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "lr: 0.3" in out and "epochs: 5" in out and "ema: true" in out
+    assert main(["train", "--set", "bogus=1", "--print-config"]) == 1
+    assert "bogus" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_parse(path):
+    TrainConfig.from_file(path)
