@@ -13,7 +13,7 @@ import numpy as np
 
 from fer_edge.errors import InvalidInputError
 
-__all__ = ["ShuffleSampler", "MinimalRandomResampler", "MPerClassSampler", "build_sampler"]
+__all__ = ["ShuffleSampler", "MinimalRandomResampler", "MPerClassSampler", "BatchSampler", "build_sampler"]
 
 
 def _dist_defaults(num_replicas: Optional[int], rank: Optional[int]):
@@ -181,13 +181,53 @@ class MPerClassSampler(_Base):
         return self.num_batches * self.batch_size
 
 
+class BatchSampler:
+    """Groups a sampler's indices (this rank's shard) into lists of ``batch_size``; usable as a DataLoader
+    ``batch_sampler`` or iterated directly. ``set_epoch`` is forwarded."""
+
+    def __init__(self, sampler: _Base, batch_size: int, drop_last: bool = True):
+        if int(batch_size) < 1:
+            raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
+        self.sampler, self.batch_size, self.drop_last = sampler, int(batch_size), bool(drop_last)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[List[int]]:
+        idx = self.sampler._shard().tolist()
+        stop = len(idx) - len(idx) % self.batch_size if self.drop_last else len(idx)
+        for i in range(0, stop, self.batch_size):
+            yield idx[i:i + self.batch_size]
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
 def build_sampler(kind: str, labels: Sequence[int], *, batch_size: int = 32, m: int = 4, cap: Optional[int] = None,
-                  num_replicas: Optional[int] = None, rank: Optional[int] = None, seed: int = 0):
-    """Sampler by name: "shuffle", "mrr" (minimal random resampling), "m_per_class"."""
+                  num_replicas: Optional[int] = None, rank: Optional[int] = None, seed: int = 0,
+                  batched: bool = True, drop_last: bool = True):
+    """Sampler by name: "shuffle", "mrr" (minimal random resampling), "m_per_class".
+
+    Args:
+        kind: sampler name.
+        labels: class index of every training image.
+        batch_size: batch size per rank.
+        m: images per class in a batch (m_per_class).
+        cap: per-class cap (mrr; None = the smallest class).
+        num_replicas: world size (None = from torch.distributed, else 1).
+        rank: this process's rank (None = from torch.distributed, else 0).
+        seed: base seed; the order depends on ``seed`` and the epoch only.
+        batched: return a ``BatchSampler`` yielding lists of ``batch_size`` indices (default), else the plain
+            index sampler (for ``DataLoader(sampler=...)``).
+        drop_last: drop this rank's last incomplete batch (batched only).
+    """
     if kind == "shuffle":
-        return ShuffleSampler(len(labels), True, num_replicas, rank, seed)
-    if kind == "mrr":
-        return MinimalRandomResampler(labels, cap, False, num_replicas, rank, seed)
-    if kind == "m_per_class":
-        return MPerClassSampler(labels, m, batch_size, None, num_replicas, rank, seed)
-    raise InvalidInputError(f"Unknown sampler {kind!r}; use 'shuffle', 'mrr' or 'm_per_class'")
+        s = ShuffleSampler(len(labels), True, num_replicas, rank, seed)
+    elif kind == "mrr":
+        s = MinimalRandomResampler(labels, cap, False, num_replicas, rank, seed)
+    elif kind == "m_per_class":
+        s = MPerClassSampler(labels, m, batch_size, None, num_replicas, rank, seed)
+    else:
+        raise InvalidInputError(f"Unknown sampler {kind!r}; use 'shuffle', 'mrr' or 'm_per_class'")
+    return BatchSampler(s, batch_size, drop_last) if batched else s

@@ -94,4 +94,15 @@ def test_bad_inputs():
         MinimalRandomResampler([])
     with pytest.raises(InvalidInputError, match="sampler"):
         build_sampler("balanced", LABELS)
-    assert len(build_sampler("mrr", LABELS)) == 36
+    assert len(build_sampler("mrr", LABELS, batched=False)) == 36
+
+
+def test_build_sampler_yields_batches_per_rank():
+    b = build_sampler("m_per_class", LABELS, batch_size=8, m=4, num_replicas=2, rank=1, seed=0)
+    b.set_epoch(3)
+    batches = list(b)
+    assert len(batches) == len(b) > 0
+    for batch in batches:
+        assert len(batch) == 8 and set(Counter(LABELS[batch].tolist()).values()) == {4}
+    mrr = build_sampler("mrr", LABELS, batch_size=5, num_replicas=1, rank=0)
+    assert len(list(mrr)) == len(mrr) == 36 // 5
