@@ -109,7 +109,7 @@ class CalibrationCache:
         return self.to_text().encode("ascii")
 
     @classmethod
-    def from_text(cls, text: str) -> "CalibrationCache":
+    def from_text(cls, text: str) -> CalibrationCache:
         """Parse a cache; raises InvalidInputError naming the bad line."""
         lines = [ln for ln in text.replace("\r\n", "\n").split("\n") if ln.strip()]
         if not lines or not lines[0].startswith("TRT-"):
@@ -130,7 +130,7 @@ class CalibrationCache:
         return cls(scales, parse_version_tag(int(parts[1])), parts[2].strip())
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "CalibrationCache":
+    def from_bytes(cls, data: bytes) -> CalibrationCache:
         try:
             return cls.from_text(data.decode("ascii"))
         except UnicodeDecodeError as exc:
@@ -141,7 +141,7 @@ class CalibrationCache:
         return atomic_write_bytes(path, self.to_bytes())
 
     @classmethod
-    def load(cls, path) -> "CalibrationCache":
+    def load(cls, path) -> CalibrationCache:
         path = Path(path)
         if not path.is_file():
             raise InvalidInputError(f"calibration cache not found: {path}")

@@ -70,8 +70,9 @@ class CalibrationSet:
 
     def save(self, path) -> Path:
         """Write ``inputs`` (and ``labels``) to an .npz atomically; ``calibration_set_from_npz`` reads it back."""
-        from .cache import atomic_write_bytes
         import io
+
+        from .cache import atomic_write_bytes
 
         buf = io.BytesIO()
         arrays = {"inputs": self.inputs}
@@ -117,7 +118,9 @@ def _resolve_detector(detector: Any):
         from fer_edge.detect import create_detector
 
         return create_detector(detector)
-    raise InvalidInputError(f"detector must be a name like 'blazeface' or an object with .detect(frame), got {detector!r}")
+    raise InvalidInputError(
+        f"detector must be a name like 'blazeface' or an object with .detect(frame), got {detector!r}"
+    )
 
 
 def _largest_box(detections) -> Optional[np.ndarray]:
@@ -153,7 +156,7 @@ class _Cropper:
         return preprocess(frame, box, self.card)
 
 
-def _no_faces_error(where: str, tried: int, cropper: "_Cropper") -> InvalidInputError:
+def _no_faces_error(where: str, tried: int, cropper: _Cropper) -> InvalidInputError:
     if cropper.no_face:
         return InvalidInputError(
             f"the face detector found no face in any of the {tried} images/frames of {where}; calibrate on pictures "

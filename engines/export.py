@@ -86,7 +86,6 @@ def onnx_from_checkpoint(ckpt, out, config: ExportConfig = ExportConfig()) -> St
         ModelFormatError: unreadable checkpoint, unknown architecture, or parity above ``config.atol``.
     """
     import torch
-
     from fer_edge.trainers.checkpoint import model_from_checkpoint
 
     if config.output not in (None, "logits", "probs"):

@@ -14,7 +14,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 import numpy as np
 
@@ -104,8 +104,13 @@ def calibration_inputs(calib, card: ModelCard) -> Tuple[np.ndarray, Dict[str, An
 def _ort_quantize(src: Path, dst: Path, inputs: np.ndarray, config: QuantConfig, input_name: str) -> str:
     require("onnxruntime.quantization", "export", "INT8 quantization")
     import onnxruntime
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType
-    from onnxruntime.quantization import quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     class _Reader(CalibrationDataReader):
         def __init__(self):

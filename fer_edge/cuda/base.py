@@ -17,7 +17,7 @@ class CudaError(FerEdgeError, RuntimeError):
 class Stream:
     """A CUDA stream; ``handle`` is the raw ``cudaStream_t`` value to pass to TensorRT or a kernel."""
 
-    def __init__(self, api: "CudaApi", handle: int, native=None):
+    def __init__(self, api: CudaApi, handle: int, native=None):
         self.api, self.handle, self.native = api, int(handle), native
 
     def synchronize(self) -> None:
@@ -31,7 +31,7 @@ class Stream:
     def __int__(self) -> int:
         return self.handle
 
-    def __enter__(self) -> "Stream":
+    def __enter__(self) -> Stream:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -41,7 +41,7 @@ class Stream:
 class DeviceBuffer:
     """``nbytes`` of device memory at ``ptr``; freed by ``free()`` (idempotent) or on exit."""
 
-    def __init__(self, api: "CudaApi", ptr: int, nbytes: int, native=None):
+    def __init__(self, api: CudaApi, ptr: int, nbytes: int, native=None):
         self.api, self.ptr, self.nbytes, self.native = api, int(ptr), int(nbytes), native
 
     def free(self) -> None:
@@ -52,7 +52,7 @@ class DeviceBuffer:
     def __int__(self) -> int:
         return self.ptr
 
-    def __enter__(self) -> "DeviceBuffer":
+    def __enter__(self) -> DeviceBuffer:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -62,7 +62,7 @@ class DeviceBuffer:
 class PinnedBuffer:
     """Page-locked host memory seen as ``array`` (a numpy view); needed for copies that overlap compute."""
 
-    def __init__(self, api: "CudaApi", array: np.ndarray, ptr: int, native=None):
+    def __init__(self, api: CudaApi, array: np.ndarray, ptr: int, native=None):
         self.api, self.array, self.ptr, self.native = api, array, int(ptr), native
 
     def free(self) -> None:
@@ -70,7 +70,7 @@ class PinnedBuffer:
             self.api.free_pinned(self)
             self.ptr, self.native = 0, None
 
-    def __enter__(self) -> "PinnedBuffer":
+    def __enter__(self) -> PinnedBuffer:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,4 +1,4 @@
-"""cuda-python (``cuda.bindings.runtime``) implementation: NVIDIA's choice since TensorRT 8.6; uses the primary context."""
+"""cuda-python (``cuda.bindings.runtime``): NVIDIA's choice since TensorRT 8.6; runs on the primary context."""
 
 from __future__ import annotations
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from fer_edge.calibration.cache import CalibrationCache
 from fer_edge.calibration.ranges import (
     activation_ranges,
@@ -14,6 +13,7 @@ from fer_edge.calibration.ranges import (
     load_ranges,
     save_ranges,
 )
+
 from fer_edge.errors import InvalidInputError, ModelFormatError
 
 

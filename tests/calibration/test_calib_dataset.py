@@ -5,7 +5,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from fakes.tiny_fer import LABELS, SIZE, make_card, synthetic_crops
 from fer_edge.calibration.dataset import (
     CalibrationSet,
@@ -16,6 +15,7 @@ from fer_edge.calibration.dataset import (
     calibration_set_from_reader,
     calibration_set_from_video,
 )
+
 from fer_edge.errors import InvalidInputError
 from fer_edge.preprocess import preprocess
 

@@ -6,12 +6,12 @@ import sys
 
 import numpy as np
 import pytest
-
 from fakes.fake_cuda import FakeCudaApi
 from fakes.fake_tensorrt import make_fake_tensorrt
 from fer_edge.calibration.cache import CalibrationCache
 from fer_edge.calibration.dataset import CalibrationSet
 from fer_edge.calibration.legacy import legacy_calibrator
+
 from fer_edge.errors import InvalidInputError
 
 
@@ -22,7 +22,6 @@ def _calib_set(n=20):
 
 def _build_int8(trt, calibrator):
     """What an engine builder does on TensorRT ≤ 10 with implicit INT8 (the calibrator path)."""
-    import onnx
     from onnx import TensorProto, helper
 
     graph = helper.make_graph([helper.make_node("Relu", ["input"], ["logits"])], "g",

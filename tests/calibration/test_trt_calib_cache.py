@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from fer_edge.calibration.cache import (
     CalibrationCache,
     hex_to_scale,
@@ -13,6 +12,7 @@ from fer_edge.calibration.cache import (
     trt_version_tag,
     write_calibration_cache,
 )
+
 from fer_edge.errors import InvalidInputError
 
 # Lines seen in published caches (NGC models, ORT comments, TAO exports) quoted in deploy.md §2.5.

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fakes.tiny_fer import LABELS, MODEL_KWARGS, make_card, synthetic_crops  # noqa: E402
 
 
@@ -14,9 +13,10 @@ from fakes.tiny_fer import LABELS, MODEL_KWARGS, make_card, synthetic_crops  # n
 def trained_checkpoint(tmp_path_factory) -> Path:
     """A checkpoint of edgenet_tiny trained for a few seconds on ``synthetic_crops``."""
     torch = pytest.importorskip("torch")
-    from fer_edge.preprocess import preprocess
     from fer_edge.trainers.checkpoint import save_checkpoint
     from fer_edge.trainers.models import create_model
+
+    from fer_edge.preprocess import preprocess
 
     torch.manual_seed(0)
     torch.set_num_threads(1)  # the CI box has 2 shared cores

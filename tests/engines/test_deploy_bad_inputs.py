@@ -6,8 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
-
 from fakes.tiny_fer import LABELS, SIZE, make_card
+
 from fer_edge.errors import InvalidInputError, ModelFormatError
 
 
@@ -17,7 +17,6 @@ def _no_tmp_left(folder):
 
 def test_onnx_without_a_card(tmp_path, tiny_onnx_model):
     import onnx
-
     from fer_edge.engines.quantize import qdq_from_onnx
     from fer_edge.engines.simplify import simplified_onnx
 
@@ -46,7 +45,6 @@ def test_not_an_onnx_file(tmp_path):
 @pytest.mark.torch
 def test_checkpoint_of_unknown_architecture(tmp_path):
     import torch
-
     from fer_edge.engines.export import onnx_from_checkpoint
     from fer_edge.trainers.checkpoint import save_checkpoint
 
@@ -140,8 +138,8 @@ def test_cli_errors_are_one_line_and_exit_1(pipeline, tmp_path, capsys):
 @pytest.mark.torch
 def test_cli_export_and_quantize_end_to_end(trained_checkpoint, tmp_path):
     import cv2
-
     from fakes.tiny_fer import synthetic_crops
+
     from fer_edge.backends import backend_from_path
     from fer_edge.cli import main
 

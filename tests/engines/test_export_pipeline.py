@@ -1,4 +1,4 @@
-"""Acceptance: checkpoint → ONNX → simplified → INT8 QDQ runs in the runtime backend, agrees with torch, keeps its card."""
+"""Acceptance: checkpoint → ONNX → simplified → INT8 QDQ runs in the runtime backend, matches torch, keeps the card."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from fakes.tiny_fer import make_card, synthetic_crops
 
 pytestmark = pytest.mark.torch
@@ -16,7 +15,6 @@ STEPS = ("export", "simplify", "int8")
 
 def _torch_logits(ckpt, x):
     import torch
-
     from fer_edge.trainers.checkpoint import model_from_checkpoint
 
     model, _ = model_from_checkpoint(ckpt)
@@ -85,8 +83,9 @@ def test_export_is_self_contained_with_dynamic_batch(pipeline):
 
 
 def test_probs_output(trained_checkpoint, tmp_path):
-    from fer_edge.backends import backend_from_path
     from fer_edge.engines.export import ExportConfig, onnx_from_checkpoint
+
+    from fer_edge.backends import backend_from_path
 
     res = onnx_from_checkpoint(trained_checkpoint, tmp_path / "p.onnx", ExportConfig(output="probs"))
     backend = backend_from_path(res.path, threads=1)

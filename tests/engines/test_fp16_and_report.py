@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from fakes.tiny_fer import LABELS, make_card, synthetic_crops
 
 pytestmark = pytest.mark.torch
@@ -43,7 +42,6 @@ def test_fp16_keeps_fp32_io_and_card(fp16_result, pipeline):
 
 def test_fp16_keeps_softmax_in_fp32(trained_checkpoint, tmp_path):
     import onnx
-
     from fer_edge.engines.export import ExportConfig, onnx_from_checkpoint
     from fer_edge.engines.fp16 import fp16_from_onnx
 
@@ -83,6 +81,7 @@ def test_report_numbers_are_consistent(pipeline, fp16_result, tmp_path):
 def test_report_needs_labels_and_fp32(pipeline):
     from fer_edge.calibration.dataset import CalibrationSet
     from fer_edge.engines.report import quantization_report
+
     from fer_edge.errors import InvalidInputError
 
     unlabelled = CalibrationSet(pipeline["calib"].inputs, None, "u")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from fer_edge.engines.qdq_rules import check_qdq_for_tensorrt, qdq_violations
+
 from fer_edge.errors import ModelFormatError
 
 
 def _qdq_conv(*, zp_dtype=np.int8, zp_value=0, w_scale_shape=(4,), w_axis=0, act_scale_shape=(), with_zp=True,
               bias_int32=False):
     """x → Q/DQ (activation) → Conv(W behind Q/DQ) → y: the minimal TensorRT-style pattern, knobs to break it."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)

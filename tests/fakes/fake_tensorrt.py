@@ -59,7 +59,8 @@ def make_fake_tensorrt(version: str = "10.3.0") -> types.ModuleType:
     flags = ["GPU_FALLBACK", "REFIT", "DEBUG", "DISABLE_TIMING_CACHE", "TF32", "SPARSE_WEIGHTS", "SAFETY_SCOPE",
              "DIRECT_IO", "REJECT_EMPTY_ALGORITHMS"]
     if legacy_precision:
-        flags += ["FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS", "BF16" if v10 else "STRICT_TYPES"]
+        flags += ["FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS",
+                  "BF16" if v10 else "STRICT_TYPES"]
     if (major, minor) >= (8, 6):
         flags += ["VERSION_COMPATIBLE", "EXCLUDE_LEAN_RUNTIME"]
     trt.BuilderFlag = enum.IntEnum("BuilderFlag", flags)
@@ -241,7 +242,7 @@ def make_fake_tensorrt(version: str = "10.3.0") -> types.ModuleType:
             strongly = v10 and bool(network.flags & (1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)))
             precision = [f.name for f in getattr(config, "_flags", ()) if f.name in ("FP16", "INT8", "BF16")]
             if strongly and precision:
-                self.logger.log(Severity.ERROR, f"precision flags {precision} are not allowed on strongly typed networks")
+                self.logger.log(Severity.ERROR, f"precision flags {precision} not allowed on strongly typed networks")
                 return None
             calibrator = getattr(config, "int8_calibrator", None)
             if legacy_precision and "INT8" in precision and calibrator is not None:
