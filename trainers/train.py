@@ -226,13 +226,18 @@ class _State:
 def _epoch_batches(n: int, global_batch: int, epoch: int, cfg: TrainConfig, info: D.DistInfo, sampler=None):
     """Index batches of this rank for one epoch; a global permutation sliced per rank (same global batches at any
     world size, so DDP and a single process see identical data)."""
-    if sampler is not None:
+    per_rank = global_batch // info.world_size
+    if sampler is not None:  # fer_edge.trainers.samplers: this rank's shard of one global order
         sampler.set_epoch(epoch)
-        return [torch.as_tensor(list(b), dtype=torch.long) for b in sampler]
+        items = list(iter(sampler))
+        if items and isinstance(items[0], (list, tuple, np.ndarray, torch.Tensor)):  # already batches
+            return [torch.as_tensor(np.asarray(b), dtype=torch.long) for b in items]
+        flat = torch.as_tensor(items, dtype=torch.long)
+        steps = max(len(flat) // per_rank, 1)
+        return [flat[s * per_rank:(s + 1) * per_rank] for s in range(steps)]
     g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
     perm = torch.randperm(n, generator=g)
     steps = max(n // global_batch, 1)
-    per_rank = global_batch // info.world_size
     out = []
     for s in range(steps):
         gb = perm[s * global_batch:(s + 1) * global_batch]
@@ -247,11 +252,12 @@ def _build_sampler(cfg: TrainConfig, labels: torch.Tensor, info: D.DistInfo):
         from . import samplers
     except ImportError as exc:
         raise InvalidInputError(f"TrainConfig.sampler={cfg.sampler!r} needs fer_edge.trainers.samplers ({exc})") from exc
-    build = getattr(samplers, "build_sampler", None)
-    if build is None:
-        raise InvalidInputError("fer_edge.trainers.samplers has no build_sampler(); use sampler=shuffle")
-    return build(cfg.sampler, labels.numpy(), batch_size=cfg.batch_size // info.world_size,
-                 num_replicas=info.world_size, rank=info.rank, seed=cfg.seed, **dict(cfg.sampler_kwargs))
+    try:
+        return samplers.build_sampler(cfg.sampler, labels.numpy(), batch_size=cfg.batch_size // info.world_size,
+                                      num_replicas=info.world_size, rank=info.rank, seed=cfg.seed,
+                                      **dict(cfg.sampler_kwargs))
+    except TypeError as exc:
+        raise InvalidInputError(f"TrainConfig.sampler_kwargs: {exc}") from exc
 
 
 def evaluate_split(model: nn.Module, split: TensorSplit, labels, batch_size: int, device) -> Dict[str, Any]:

@@ -96,3 +96,19 @@ def test_early_stop(tmp_path):
     cfg = tiny_config(tmp_path, epochs=20, early_stop=1, lr=1e-9, schedule="constant", warmup_epochs=0)
     summary = train(cfg)
     assert summary["stopped_early"] and summary["epochs_run"] < 20
+
+
+@pytest.mark.parametrize("sampler,kw", [("mrr", {}), ("m_per_class", {"m": 4})])
+def test_class_samplers(tmp_path, sampler, kw):
+    cfg = tiny_config(tmp_path, epochs=2, sampler=sampler, sampler_kwargs=kw, batch_size=16)
+    summary = train(cfg)
+    assert summary["epochs_run"] == 2 and np.isfinite(summary["history"][-1]["train_loss"])
+
+
+def test_adcorre_loss_and_model_through_the_loop(tmp_path):
+    cfg = tiny_config(tmp_path, arch="adcorre_edgenet", loss="adcorre", epochs=1, sampler="m_per_class",
+                      sampler_kwargs={"m": 4}, batch_size=16, max_steps_per_epoch=4)
+    summary = train(cfg)
+    assert np.isfinite(summary["history"][-1]["train_loss"])
+    card = ModelCard.from_dict(load_checkpoint(summary["best_checkpoint"])["card"])
+    assert card.arch == "adcorre_edgenet"
