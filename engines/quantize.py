@@ -132,6 +132,19 @@ def _ort_quantize(src: Path, dst: Path, inputs: np.ndarray, config: QuantConfig,
     }
     if config.method == "percentile":
         extra["CalibPercentile"] = float(config.percentile)
+    if config.method == "entropy":
+        # quantize_static does not forward histogram sizes, and with its defaults (128 bins, 128 levels) the
+        # entropy search has a single candidate, i.e. it equals minmax. Measure TensorRT-style KL thresholds
+        # ourselves (2048 bins → 128 levels) and hand them to ORT as per-tensor range overrides.
+        from fer_edge.calibration.ranges import activation_ranges
+
+        batches = [inputs[i : i + config.batch_size] for i in range(0, len(inputs), config.batch_size)]
+        amax = activation_ranges(src, batches, "entropy")
+        extra["TensorQuantOverrides"] = {
+            name: [{"rmin": np.array(-a, np.float32), "rmax": np.array(a, np.float32)}]
+            for name, a in amax.items() if a > 0
+        }
+        method = CalibrationMethod.MinMax  # ranges come from the overrides
     chatter = io.StringIO()  # ORT prints calibration progress on stdout; keep it in the log instead
     with warnings.catch_warnings(), contextlib.redirect_stdout(chatter):
         warnings.simplefilter("ignore")

@@ -98,3 +98,29 @@ def test_our_int8_model_follows_the_rules_in_detail(pipeline):
     assert adds, "the test model should have a residual Add"
     for add in adds:  # residual Add inputs are quantized so TensorRT can fuse the add into the conv
         assert all(producers[i].op_type == "DequantizeLinear" for i in add.input), ops
+
+
+@pytest.mark.torch
+def test_entropy_and_percentile_really_differ_from_minmax(pipeline, tmp_path):
+    """ORT's quantize_static entropy with default histogram sizes equals minmax; ours must not."""
+    import onnx
+    from onnx import numpy_helper
+
+    from fer_edge.engines.quantize import QuantConfig, qdq_from_onnx
+
+    def act_scales(path):
+        model = onnx.load(str(path))
+        inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        assert qdq_violations(model) == []
+        return {n.input[0]: float(inits[n.input[1]]) for n in model.graph.node
+                if n.op_type == "QuantizeLinear" and n.input[0] not in inits}
+
+    minmax = act_scales(pipeline["int8"].path)
+    for method in ("entropy", "percentile"):
+        res = qdq_from_onnx(pipeline["simplify"].path, pipeline["calib"], tmp_path / f"{method}.onnx",
+                            QuantConfig(method=method))
+        other = act_scales(res.path)
+        assert set(other) == set(minmax)
+        assert any(abs(other[k] - minmax[k]) > 1e-6 * minmax[k] for k in minmax), method
+        assert all(other[k] <= minmax[k] * (1 + 1e-5) for k in minmax), method  # clipping only shrinks ranges
+        assert res.details["agreement"] >= 0.9
