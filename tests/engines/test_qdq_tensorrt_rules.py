@@ -104,9 +104,8 @@ def test_our_int8_model_follows_the_rules_in_detail(pipeline):
 def test_entropy_and_percentile_really_differ_from_minmax(pipeline, tmp_path):
     """ORT's quantize_static entropy with default histogram sizes equals minmax; ours must not."""
     import onnx
-    from onnx import numpy_helper
-
     from fer_edge.engines.quantize import QuantConfig, qdq_from_onnx
+    from onnx import numpy_helper
 
     def act_scales(path):
         model = onnx.load(str(path))
