@@ -499,9 +499,10 @@ def run_benchmark(
     bars = {
         "applies": config.threads == 1 and not on_gpu,
         "note": "bars are defined for 1 CPU thread" if not (config.threads == 1 and not on_gpu) else None,
-        "classification_per_face_ms": _bar(cls_b1["per_face_ms"], BARS_MS["classification_per_face"]),
+        "classification_per_face_ms": _bar(cls_b1["per_face_ms"], BARS_MS["classification_per_face"],
+                                           cls_b1["latency_ms"]["min"] / cls_b1["batch"]),
         "frame_1face_total_ms": _bar(scenarios["frame_1face"]["stages"]["total"]["p50"],
-                                     BARS_MS["frame_1face_total"]),
+                                     BARS_MS["frame_1face_total"], scenarios["frame_1face"]["stages"]["total"]["min"]),
     }
     if config.runs < MIN_RUNS:
         notes.append(f"only {config.runs} timed runs (< {MIN_RUNS}): percentiles are rough")
@@ -539,8 +540,10 @@ def run_benchmark(
     return report
 
 
-def _bar(measured: float, bar: float) -> Dict[str, Any]:
-    return {"measured": round(float(measured), 4), "bar": bar, "pass": bool(measured <= bar)}
+def _bar(measured: float, bar: float, best: float) -> Dict[str, Any]:
+    """A bar verdict on the median; ``best`` (the fastest run) shows what a quiet machine would approach."""
+    return {"measured": round(float(measured), 4), "best": round(float(best), 4), "bar": bar,
+            "pass": bool(measured <= bar)}
 
 
 # ------------------------------------------------------------------------------------------------ schema
@@ -548,7 +551,7 @@ _NUM = (int, float)
 _OPT_NUM = (int, float, type(None))
 _OPT_STR = (str, type(None))
 STATS_SCHEMA = {k: _NUM for k in ("n", "p50", "p90", "p99", "mean", "std", "min", "max")}
-BAR_SCHEMA = {"measured": _NUM, "bar": _NUM, "pass": bool}
+BAR_SCHEMA = {"measured": _NUM, "best": _NUM, "bar": _NUM, "pass": bool}
 
 #: Required keys and their types. A dict is a nested object with these keys; a list holds one element schema;
 #: ``{"*": spec}`` is an object whose every value matches ``spec``; a type tuple allows any of them
@@ -735,12 +738,12 @@ def render_markdown(report: Dict[str, Any], plots: Sequence[str] = ()) -> str:
                      f"every frame, **{_fmt(vid['fps_detect_every_5th'], 1)} FPS** with detection every 5th frame.")
     bars = report["bars"]
     lines += ["", "## Performance bars (1 CPU thread)", "",
-              "| bar | measured p50 ms | limit ms | result |", "|---|---:|---:|---|"]
+              "| bar | measured p50 ms | fastest run ms | limit ms | result (on p50) |", "|---|---:|---:|---:|---|"]
     for key, text in (("classification_per_face_ms", "classification per face (batch 1)"),
                       ("frame_1face_total_ms", "one-face frame, detection + classification")):
         b = bars[key]
         verdict = ("pass" if b["pass"] else "**miss**") if bars["applies"] else "n/a (not 1 thread)"
-        lines.append(f"| {text} | {_fmt(b['measured'])} | {b['bar']} | {verdict} |")
+        lines.append(f"| {text} | {_fmt(b['measured'])} | {_fmt(b['best'])} | {b['bar']} | {verdict} |")
     prof = report.get("profile")
     if prof:
         lines += ["", "## Profile of the one-face frame (cProfile, top functions by own time per predict)", "",

@@ -143,6 +143,8 @@ def test_bars_apply_only_at_one_thread():
     report = fake_report()
     assert report["bars"]["applies"] is False
     assert report["bars"]["frame_1face_total_ms"]["pass"] is True  # fake total is ~2.4 ms
+    bar = report["bars"]["classification_per_face_ms"]
+    assert bar["best"] <= bar["measured"] and bar["bar"] == 0.5
 
 
 @pytest.mark.parametrize("mutate, message", [
