@@ -260,3 +260,17 @@ def test_load_report_errors(tmp_path):
     (tmp_path / "other.json").write_text(json.dumps({"hello": 1}))
     with pytest.raises(InvalidInputError, match="missing"):
         bench.load_report(tmp_path / "other.json")
+
+
+def test_committed_example_reports_match_the_schema():
+    from pathlib import Path
+
+    reports = sorted((Path(__file__).resolve().parents[2] / "reports").glob("*.json"))
+    reports = [p for p in reports if not p.name.startswith("pytest-benchmark")]
+    if not reports:
+        pytest.skip("no example report committed in reports/")
+    for path in reports:
+        report = bench.load_report(path)
+        assert path.stem == bench.report_stem(report)
+        assert report["config"]["runs"] >= bench.MIN_RUNS
+        assert path.with_suffix(".md").is_file()
