@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 # The CPU build of torch is pinned first so the [train] extra never pulls the multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 PYTEST_ARGS ?=
+BENCH_MODEL ?=
 
 .PHONY: demo test lint bench wheel clean
 
@@ -31,9 +32,11 @@ test: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(BIN)/ruff check fer_edge trainers engines calibration tests benchmarks tools
 
+# `make bench BENCH_MODEL=path.onnx` benchmarks another model; results go to out/bench (reports/ holds the committed example).
 bench: $(VENV)/.dev
-	mkdir -p reports
-	$(BIN)/python -m pytest benchmarks -q --benchmark-json=reports/pytest-benchmark.json
+	mkdir -p out/bench
+	$(BIN)/python -m pytest benchmarks -q --benchmark-json=out/bench/pytest-benchmark.json
+	$(BIN)/fer-edge bench $(BENCH_MODEL) --threads 1 --out out/bench
 
 wheel: $(VENV)/.dev
 	$(BIN)/python -m build --wheel --outdir dist .
