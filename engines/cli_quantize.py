@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="activation range calibration (default minmax)")
     parser.add_argument("--tool", choices=("onnxruntime", "modelopt"), default="onnxruntime",
                         help="quantizer (ModelOpt only if installed)")
+    parser.add_argument("--min-agreement", type=float, default=0.9,
+                        help="fail if INT8 top-1 agreement with FP32 on the calibration set is below this")
     parser.add_argument("--size", type=int, default=512, help="calibration samples (class-balanced; default 512)")
     parser.add_argument("--faces", choices=("auto", "detect", "crops"), default="auto",
                         help="find faces with the detector, treat images as crops, or decide by image size")
@@ -57,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         from .quantize import QuantConfig, qdq_from_onnx
 
         calib = calibration_set_from_path(args.calib, card, size=args.size, faces=args.faces, detector=args.detector)
-        result = qdq_from_onnx(src, calib, out, QuantConfig(method=args.method, tool=args.tool))
+        result = qdq_from_onnx(src, calib, out, QuantConfig(method=args.method, tool=args.tool,
+                                                            min_agreement=args.min_agreement))
         log.info("wrote %s (top-1 agreement with FP32 on calibration set %.2f%%)", result.path,
                  100 * result.details["agreement"])
         results["int8"] = result.path
@@ -94,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
                 calib = calibration_set_from_path(args.calib, card, size=args.size, faces=args.faces,
                                                   detector=args.detector)
                 results["int8"] = qdq_from_onnx(src, calib, Path(work) / "int8.onnx",
-                                                QuantConfig(method=args.method, tool=args.tool)).path
+                                                QuantConfig(method=args.method, tool=args.tool,
+                                                            min_agreement=args.min_agreement)).path
             report = quantization_report(results, args.report, size=args.report_size, npz_key=args.report_key,
                                          faces=args.faces)
         paths = write_report(report, stem)

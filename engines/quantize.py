@@ -238,10 +238,11 @@ def qdq_from_onnx(onnx_path, calib, out=None, config: QuantConfig = QuantConfig(
             got = run_session(ort_session(tmp), inputs)
             agree, max_diff, mean_diff = agreement(ref, got)
             if agree < config.min_agreement:
+                others = " or ".join(m for m in METHODS if m != config.method)
                 raise ModelFormatError(
                     f"INT8 model agrees with FP32 on only {agree:.1%} of the calibration set (< "
-                    f"{config.min_agreement:.0%}); try --method entropy or percentile, more calibration data, "
-                    "or FP16 (--precision fp16)"
+                    f"{config.min_agreement:.0%}); try --method {others}, more calibration data, FP16 "
+                    "(--precision fp16), or accept it with --min-agreement (QuantConfig.min_agreement)"
                 )
     n_q = sum(1 for n in qmodel.graph.node if n.op_type == "QuantizeLinear")
     log.info("quantized %s → %s with %s on %d samples: top-1 agreement %.2f%%, max |Δ| %.3g",
