@@ -112,3 +112,29 @@ def test_adcorre_loss_and_model_through_the_loop(tmp_path):
     assert np.isfinite(summary["history"][-1]["train_loss"])
     card = ModelCard.from_dict(load_checkpoint(summary["best_checkpoint"])["card"])
     assert card.arch == "adcorre_edgenet"
+
+
+def test_cli_train_on_a_class_folder_with_a_corrupt_image(tmp_path, caplog):
+    import logging
+
+    import cv2
+
+    from fer_edge.cli import main
+
+    rng = np.random.default_rng(0)
+    for c, cls in enumerate(("happy", "sad")):
+        (tmp_path / "faces" / cls).mkdir(parents=True)
+        for i in range(12):
+            img = rng.integers(0, 60, (20, 20, 3)).astype(np.uint8)
+            img[:, c * 10:(c + 1) * 10] += 180
+            assert cv2.imwrite(str(tmp_path / "faces" / cls / f"{i}.png"), img)
+    (tmp_path / "faces" / "sad" / "broken.png").write_bytes(b"\x89PNG truncated")
+    cfg = tiny_config(tmp_path, data=str(tmp_path / "faces"), epochs=2, val_fraction=0.25, batch_size=8)
+    (tmp_path / "c.yaml").write_text(cfg.to_yaml())
+    with caplog.at_level(logging.WARNING):
+        rc = main(["train", "--config", str(tmp_path / "c.yaml"), "--output", str(tmp_path / "cli_run")])
+    assert rc == 0
+    assert "skipped 1 unreadable/corrupt image(s)" in caplog.text
+    ck = load_checkpoint(tmp_path / "cli_run" / "best.ckpt")
+    assert ck["card"]["labels"] == ["happy", "sad"]
+    assert "fer-edge train" in ck["card"]["provenance"]["command"]
