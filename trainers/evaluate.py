@@ -111,7 +111,7 @@ def evaluate_model_file(
         dict with "model", "data", "split", "all" metrics and, when the dataset flags duplicate-leak images,
         "without_leak".
     """
-    from .data import load_dataset, limit_splits
+    from .data import limit_splits, load_dataset
     from .transforms import materialize
 
     model_path = Path(model_path)

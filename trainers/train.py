@@ -108,7 +108,8 @@ def build_criterion(cfg: TrainConfig, num_classes: int, soft_targets: bool, clas
     """The loss for ``cfg``: ``loss`` picks a preset, ``loss_kwargs`` sets any ``LossConfig`` field
     (``class_weights: auto`` = weights from the training class counts)."""
     try:
-        from .losses import LossConfig, build_criterion as build, class_weights_from_counts
+        from .losses import LossConfig, class_weights_from_counts
+        from .losses import build_criterion as build
     except ImportError:
         if cfg.loss != "ce" or cfg.loss_kwargs:
             raise InvalidInputError(f"TrainConfig.loss={cfg.loss!r} needs fer_edge.trainers.losses") from None
@@ -251,7 +252,8 @@ def _build_sampler(cfg: TrainConfig, labels: torch.Tensor, info: D.DistInfo):
     try:
         from . import samplers
     except ImportError as exc:
-        raise InvalidInputError(f"TrainConfig.sampler={cfg.sampler!r} needs fer_edge.trainers.samplers ({exc})") from exc
+        raise InvalidInputError(f"TrainConfig.sampler={cfg.sampler!r} needs fer_edge.trainers.samplers: {exc}") \
+            from exc
     try:
         return samplers.build_sampler(cfg.sampler, labels.numpy(), batch_size=cfg.batch_size // info.world_size,
                                       num_replicas=info.world_size, rank=info.rank, seed=cfg.seed,
@@ -320,7 +322,7 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
     train_t = materialize(data.splits["train"], card, where=f"{cfg.data}:train", progress=info.is_main)
     val_t = materialize(data.splits["val"], card, where=f"{cfg.data}:val") if "val" in data.splits else None
     idx_all, hard_all, soft_all = _train_targets(train_t, k, cfg.targets)
-    x_all = train_t.x[idx_all]
+    x_all = train_t.x if len(idx_all) == len(train_t) else train_t.x[idx_all]  # no copy when all are usable
     log("data: %s — %d train images (%d usable, %s targets), %d val, %d classes %s; prepared in %.1fs",
         cfg.data, len(train_t), len(idx_all), cfg.targets, 0 if val_t is None else len(val_t), k,
         list(data.labels), time.perf_counter() - t0)

@@ -5,10 +5,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from fer_edge.card import ModelCard  # noqa: E402
-from fer_edge.preprocess import preprocess  # noqa: E402
 from fer_edge.trainers.data import Split  # noqa: E402
 from fer_edge.trainers.transforms import AugmentConfig, BatchAugment, materialize  # noqa: E402
+
+from fer_edge.card import ModelCard  # noqa: E402
+from fer_edge.preprocess import preprocess  # noqa: E402
 
 pytestmark = pytest.mark.torch
 OFF = dict(hflip=0.0, rotate=0.0, scale=0.0, translate=0.0, brightness=0.0, contrast=0.0, erasing=0.0)

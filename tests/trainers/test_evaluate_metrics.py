@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 import pytest
+from fer_edge.trainers.evaluate import classification_metrics, confusion_matrix, metrics_with_leak
 
 from fer_edge.errors import InvalidInputError
-from fer_edge.trainers.evaluate import classification_metrics, confusion_matrix, metrics_with_leak
 
 
 def test_metrics_on_a_hand_computed_case():
@@ -69,10 +69,10 @@ def test_checkpoint_and_onnx_evaluate_the_same(tiny, tmp_path):
     pytest.importorskip("onnx")
     import onnx
     import torch
-
-    from fer_edge.card import CARD_METADATA_KEY
     from fer_edge.trainers.checkpoint import model_from_checkpoint
     from fer_edge.trainers.evaluate import evaluate_model_file
+
+    from fer_edge.card import CARD_METADATA_KEY
 
     model, card = model_from_checkpoint(ckpt)
     onnx_path = tmp_path / "m.onnx"

@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
+from fer_edge.trainers.config import TrainConfig
 
 from fer_edge.errors import InvalidInputError
-from fer_edge.trainers.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,11 +7,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from fer_edge.card import ModelCard  # noqa: E402
-from fer_edge.errors import InvalidInputError  # noqa: E402
 from fer_edge.trainers.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
 from fer_edge.trainers.config import TrainConfig  # noqa: E402
 from fer_edge.trainers.train import train  # noqa: E402
+
+from fer_edge.card import ModelCard  # noqa: E402
+from fer_edge.errors import InvalidInputError  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
