@@ -52,7 +52,8 @@ class TrainConfig:
         translate (fraction of the side), brightness, contrast (jitter amplitudes), erasing (probability),
         erasing_area (min, max share of the image).
     Runtime: device ("auto", "cpu", "cuda", "cuda:1"), precision ("auto" = bf16 autocast on a CPU with BF16,
-        fp16 AMP on CUDA), threads (0 = torch default), seed, deterministic, output_dir, early_stop (patience in
+        fp16 AMP on CUDA), channels_last (NHWC memory format: ~20 % faster convolutions on CPU),
+        threads (0 = torch default), seed, deterministic, output_dir, early_stop (patience in
         epochs, 0 = off), select_metric, progress, max_steps_per_epoch (0 = all; for smoke tests).
     """
 
@@ -115,6 +116,7 @@ class TrainConfig:
     # runtime
     device: str = "auto"
     precision: str = "auto"
+    channels_last: bool = True
     threads: int = 0
     seed: int = 0
     deterministic: bool = False

@@ -333,6 +333,8 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
     from .models.outputs import train_outputs
 
     model = create_model(cfg.arch, k, card.channels, **dict(cfg.model_kwargs)).to(device)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
     criterion = build_criterion(cfg, k, soft_targets=cfg.targets == "soft" and train_t.soft is not None,
                                 class_counts=torch.bincount(hard_all, minlength=k).tolist(),
                                 feature_dim=getattr(model, "feature_dim", None)).to(device)
@@ -413,6 +415,7 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
             sb = soft_all[b].to(device, non_blocking=True)
             if not augment.identity:
                 xb = augment(xb, aug_gen)
+            xb = xb.contiguous(memory_format=memory_format)
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 outputs = train_outputs(net, xb)
             outputs = {key: _to_fp32(v) for key, v in outputs.items()}
