@@ -66,9 +66,13 @@ def entropy_threshold(hist: np.ndarray, bin_width: float, levels: int = LEVELS, 
     Candidate thresholds are every ``stride``-th bin from ``levels`` on (TensorRT tries every bin; 8 is ~8x faster
     and moves the threshold by at most 8/2048 of the range).
     """
-    hist = np.asarray(hist, dtype=np.float64)
+    hist = np.asarray(hist, dtype=np.float64).copy()
     if hist.sum() == 0:
         return 0.0
+    if len(hist) > 1:
+        # The first bin holds every exact zero (half of a ReLU output): left as is, it dominates the KL search and
+        # drives thresholds far too low. NVIDIA's calibrators flatten it to its neighbour's count.
+        hist[0] = hist[1]
     best_kl, best_i = np.inf, len(hist)
     for i in list(range(levels, len(hist), max(1, int(stride)))) + [len(hist)]:
         p = hist[:i].copy()

@@ -56,6 +56,8 @@ class QuantConfig:
         min_agreement: smallest top-1 agreement with the FP32 parent on the calibration set; below it, fail.
         batch_size: calibration batch size fed to the calibrator.
         preprocess: run ORT's ``quant_pre_process`` (shape inference + graph optimisation) first.
+        placement: "inputs" (TensorRT/ModelOpt style: Q/DQ only on the inputs of ``op_types``, so a Conv's
+            pre-ReLU output is never quantized) or "ort" (ONNX Runtime's default, outputs quantized too).
     """
 
     method: str = "minmax"
@@ -65,12 +67,15 @@ class QuantConfig:
     min_agreement: float = 0.9
     batch_size: int = 16
     preprocess: bool = True
+    placement: str = "inputs"
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise InvalidInputError(f"calibration method must be one of {METHODS}, got {self.method!r}")
         if self.tool not in TOOLS:
             raise InvalidInputError(f"quantization tool must be one of {TOOLS}, got {self.tool!r}")
+        if self.placement not in ("inputs", "ort"):
+            raise InvalidInputError(f"placement must be 'inputs' or 'ort', got {self.placement!r}")
         if not 50.0 < float(self.percentile) <= 100.0:
             raise InvalidInputError(f"percentile must be in (50, 100], got {self.percentile}")
 
@@ -130,6 +135,8 @@ def _ort_quantize(src: Path, dst: Path, inputs: np.ndarray, config: QuantConfig,
         "DedicatedQDQPair": False,
         "CalibMovingAverage": False,
     }
+    if config.placement == "inputs":
+        extra["OpTypesToExcludeOutputQuantization"] = list(config.op_types)
     if config.method == "percentile":
         extra["CalibPercentile"] = float(config.percentile)
     if config.method == "entropy":

@@ -123,3 +123,33 @@ def test_entropy_and_percentile_really_differ_from_minmax(pipeline, tmp_path):
         assert any(abs(other[k] - minmax[k]) > 1e-6 * minmax[k] for k in minmax), method
         assert all(other[k] <= minmax[k] * (1 + 1e-5) for k in minmax), method  # clipping only shrinks ranges
         assert res.details["agreement"] >= 0.9
+
+
+@pytest.mark.torch
+def test_tensorrt_placement_quantizes_op_inputs_only(pipeline, tmp_path):
+    """Default placement: no Q/DQ on Conv/Gemm outputs (TensorRT fuses Conv+ReLU; a pre-ReLU Q wastes half the
+    int8 range). ORT's own placement is still available and does quantize outputs."""
+    import onnx
+    from fer_edge.engines.quantize import QuantConfig, qdq_from_onnx
+
+    def quantized_outputs(path):
+        """Q nodes on Conv/Gemm/MatMul outputs, except those feeding only a residual Add (wanted by TensorRT)."""
+        model = onnx.load(str(path))
+        producers = {o: n for n in model.graph.node for o in n.output}
+        users = {}
+        for n in model.graph.node:
+            for i in n.input:
+                users.setdefault(i, []).append(n)
+
+        def final_users(q):
+            return [u for dq in users.get(q.output[0], []) for u in users.get(dq.output[0], [])]
+
+        return [n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] in producers
+                and producers[n.input[0]].op_type in ("Conv", "Gemm", "MatMul")
+                and not all(u.op_type == "Add" for u in final_users(n))]
+
+    assert quantized_outputs(pipeline["int8"].path) == []
+    ort_style = qdq_from_onnx(pipeline["simplify"].path, pipeline["calib"], tmp_path / "ort.onnx",
+                              QuantConfig(placement="ort", min_agreement=0.0))
+    assert quantized_outputs(ort_style.path)
+    assert qdq_violations(onnx.load(str(ort_style.path))) == []
