@@ -109,6 +109,26 @@ def balanced_subset(n: int, labels: Optional[np.ndarray] = None, size: int = DEF
     return np.sort(np.asarray(picked, dtype=np.int64))
 
 
+def _progress(total: int, desc: str, enabled: bool):
+    """A tqdm bar when asked for and installed, else a no-op with the same ``update``/``close``."""
+    if enabled:
+        try:
+            from tqdm import tqdm
+
+            return tqdm(total=total, desc=desc, unit="img", leave=False)
+        except ImportError:
+            pass
+
+    class _Null:
+        def update(self, n: int = 1) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    return _Null()
+
+
 # --------------------------------------------------------------------------- detector
 def _resolve_detector(detector: Any):
     """A detector object (has ``.detect``) from a name or instance; the real BlazeFace is imported lazily."""
@@ -182,6 +202,7 @@ def calibration_set_from_images(
     faces: str = "auto",
     detector: Any = None,
     seed: int = 0,
+    progress: bool = False,
 ) -> CalibrationSet:
     """Calibration set from an image folder (recursive; ``<label>/...`` sub-folders give class labels).
 
@@ -193,6 +214,7 @@ def calibration_set_from_images(
             "auto" (crops if the longest side is at most 160 px, else detect).
         detector: detector name or object with ``.detect(frame)``; default "blazeface" (loaded only if needed).
         seed: subset selection seed.
+        progress: show a tqdm progress bar.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -210,9 +232,11 @@ def calibration_set_from_images(
     order = _interleave(order, labels if has_labels else None, seed)
     cropper = _Cropper(card, faces, detector)
     inputs, kept_labels, unreadable = [], [], 0
+    bar = _progress(min(size, len(files)), "calibration images", progress)
     for i in order:
         if len(inputs) >= size:
             break
+        bar.update()
         frame = _read_image(files[i])
         if frame is None:
             unreadable += 1
@@ -223,6 +247,7 @@ def calibration_set_from_images(
             continue
         inputs.append(x)
         kept_labels.append(labels[i])
+    bar.close()
     if not inputs:
         if unreadable == len(files):
             raise InvalidInputError(f"none of the {len(files)} images in {folder} could be read; check the files")
@@ -387,6 +412,8 @@ def calibration_set_from_path(path, card: ModelCard, **kw: Any) -> CalibrationSe
         return calibration_set_from_images(path, card, **kw)
     if not path.exists():
         raise InvalidInputError(f"calibration data not found: {path}; pass an image folder, a video or an .npz")
+    if path.suffix.lower() in (".npz",) + VIDEO_SUFFIXES:
+        kw.pop("progress", None)  # only the image-folder path reads slowly enough to need a bar
     if path.suffix.lower() == ".npz":
         kw.pop("faces", None)
         kw.pop("detector", None)

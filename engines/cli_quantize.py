@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
             raise InvalidInputError("int8 needs calibration data: pass --calib FOLDER|VIDEO|NPZ of faces")
         from .quantize import QuantConfig, qdq_from_onnx
 
-        calib = calibration_set_from_path(args.calib, card, size=args.size, faces=args.faces, detector=args.detector)
+        calib = calibration_set_from_path(args.calib, card, size=args.size, faces=args.faces,
+                                          detector=args.detector, progress=True)
         result = qdq_from_onnx(src, calib, out, QuantConfig(method=args.method, tool=args.tool,
                                                             min_agreement=args.min_agreement))
         log.info("wrote %s (top-1 agreement with FP32 on calibration set %.2f%%)", result.path,
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
                 from .quantize import QuantConfig, qdq_from_onnx
 
                 calib = calibration_set_from_path(args.calib, card, size=args.size, faces=args.faces,
-                                                  detector=args.detector)
+                                                  detector=args.detector, progress=True)
                 results["int8"] = qdq_from_onnx(src, calib, Path(work) / "int8.onnx",
                                                 QuantConfig(method=args.method, tool=args.tool,
                                                             min_agreement=args.min_agreement)).path

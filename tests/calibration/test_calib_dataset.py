@@ -156,3 +156,17 @@ def test_reader_and_video(tmp_path):
 def test_calibration_set_batches():
     data = CalibrationSet(np.zeros((10, 1, 8, 8), np.float32))
     assert [len(b) for b in data.batches(4)] == [4, 4, 2]
+
+
+def test_real_blazeface_finds_the_astronaut(tmp_path):
+    """The default detector path, lazily loaded: one face from a public-domain photo (scikit-image)."""
+    data_mod = pytest.importorskip("skimage.data")
+    try:
+        from fer_edge.detect import create_detector
+
+        create_detector("blazeface")
+    except Exception as exc:  # detector assets not built in this checkout
+        pytest.skip(f"BlazeFace unavailable: {exc}")
+    cv2.imwrite(str(tmp_path / "astronaut.png"), cv2.cvtColor(data_mod.astronaut(), cv2.COLOR_RGB2BGR))
+    data = calibration_set_from_images(tmp_path, make_card(), faces="detect")
+    assert len(data) == 1 and data.skipped == 0
