@@ -33,7 +33,8 @@ PACKAGES, PACKAGE_DIR = _packages()
 RUNTIME = ["numpy>=1.20", "opencv-python-headless>=4.5", "onnxruntime>=1.14"]
 EXTRAS = {
     "train": ["torch>=2.1", "tqdm", "pyyaml"],
-    "export": ["onnx>=1.14", "onnxsim>=0.4", "onnxruntime>=1.14"],
+    "export": ["onnx>=1.14", "onnxsim>=0.4", "onnxruntime>=1.17"],
+    "modelopt": ["nvidia-modelopt"],
     "trt": ["tensorrt"],
     "cuda": ["cuda-python>=12"],
     "pycuda": ["pycuda"],
@@ -41,7 +42,7 @@ EXTRAS = {
     "dev": ["pytest>=7", "pytest-benchmark", "hypothesis", "ruff", "scikit-image", "build", "wheel", "setuptools>=64",
             "tqdm", "pyyaml"],
 }
-EXTRAS["all"] = sorted({d for k, deps in EXTRAS.items() if k not in ("trt", "pycuda") for d in deps})
+EXTRAS["all"] = sorted({d for k, deps in EXTRAS.items() if k not in ("trt", "pycuda", "modelopt") for d in deps})
 
 setup(
     name="fer-edge",

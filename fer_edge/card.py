@@ -141,7 +141,7 @@ class ModelCard:
         return d
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ModelCard":
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelCard:
         if not isinstance(data, Mapping):
             raise ModelFormatError(f"A model card must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -161,7 +161,7 @@ class ModelCard:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "ModelCard":
+    def from_json(cls, text: str) -> ModelCard:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -172,7 +172,7 @@ class ModelCard:
         """Stable hash of the card content (used in benchmark reports and engine cache keys)."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()
 
-    def replace(self, **changes: Any) -> "ModelCard":
+    def replace(self, **changes: Any) -> ModelCard:
         return dataclasses.replace(self, **changes)
 
 

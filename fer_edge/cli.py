@@ -48,7 +48,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     # Split global flags from the command and its own arguments.
     idx = next((i for i, a in enumerate(argv) if not a.startswith("-")), len(argv))
     ns = top.parse_args(argv[: idx + 1])
-    logging.basicConfig(level=logging.DEBUG if ns.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    level = logging.DEBUG if ns.verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     module_name, text = COMMANDS[ns.command]
     try:
         module = importlib.import_module(module_name)

@@ -176,7 +176,7 @@ class Recognizer:
         if self.detector is not None and hasattr(self.detector, "close"):
             self.detector.close()
 
-    def __enter__(self) -> "Recognizer":
+    def __enter__(self) -> Recognizer:
         return self
 
     def __exit__(self, *exc) -> None:

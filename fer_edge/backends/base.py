@@ -54,7 +54,7 @@ class Backend:
     def close(self) -> None:
         """Release the backend's resources (idempotent)."""
 
-    def __enter__(self) -> "Backend":
+    def __enter__(self) -> Backend:
         return self
 
     def __exit__(self, *exc) -> None:
