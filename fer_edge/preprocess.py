@@ -123,14 +123,17 @@ def _convert_color(patches: np.ndarray, color: str) -> np.ndarray:
     return patches
 
 
-def _prepare(frame, boxes, card: ModelCard, margin: Optional[float]):
+def _run(frame, boxes, card: ModelCard, margin: Optional[float], sample) -> np.ndarray:
+    """Validate, square the boxes, sample with ``sample(frame, squares, (h, w))``, convert and normalise."""
     frame = as_bgr_frame(frame)
     if boxes is None:
         h, w = frame.shape[:2]
         boxes = np.array([[0, 0, w, h]], dtype=np.float32)
         margin = 1.0 if margin is None else margin
-    boxes = validate_boxes(boxes)
-    return frame, square_boxes(boxes, card.crop_margin if margin is None else margin)
+    squares = square_boxes(validate_boxes(boxes), card.crop_margin if margin is None else margin)
+    if squares.shape[0] == 0:
+        return np.zeros((0,) + card.input_shape, dtype=np.float32)
+    return _finish(sample(frame, squares, card.input_size).astype(np.float32, copy=False), card)
 
 
 def _finish(patches: np.ndarray, card: ModelCard) -> np.ndarray:
@@ -174,10 +177,7 @@ def preprocess(
     Returns:
         (N, C, H, W) float32 array, C-contiguous.
     """
-    frame, squares = _prepare(frame, boxes, card, margin)
-    if squares.shape[0] == 0:
-        return np.zeros((0,) + card.input_shape, dtype=np.float32)
-    return _finish(_sample_warp(frame, squares, card.input_size).astype(np.float32), card)
+    return _run(frame, boxes, card, margin, _sample_warp)
 
 
 def preprocess_reference(
@@ -188,10 +188,7 @@ def preprocess_reference(
     margin: Optional[float] = None,
 ) -> np.ndarray:
     """The specification, vectorised over boxes in float32 (see module docstring); same signature as ``preprocess``."""
-    frame, squares = _prepare(frame, boxes, card, margin)
-    if squares.shape[0] == 0:
-        return np.zeros((0,) + card.input_shape, dtype=np.float32)
-    return _finish(_sample_bilinear(frame, squares, card.input_size), card)
+    return _run(frame, boxes, card, margin, _sample_bilinear)
 
 
 def preprocess_crops(crops, card: ModelCard) -> np.ndarray:
