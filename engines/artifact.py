@@ -12,7 +12,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Optional
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -184,6 +184,35 @@ def check_distinct(src, out) -> None:
     """Refuse to overwrite the input in place (a failed step would lose the parent)."""
     if Path(src).resolve() == Path(out).resolve():
         raise InvalidInputError(f"output {out} is the input file; choose another output path")
+
+
+def open_parent(path, out, tag: str) -> Tuple[Path, Path, Any, ModelCard]:
+    """Start an ONNX → ONNX step: resolve its paths and read the parent model and its card.
+
+    Args:
+        path: the parent ``.onnx`` (must carry a card).
+        out: output path; None means ``<stem>.<tag>.onnx`` beside ``path``.
+        tag: the step's file tag ("sim", "int8", "fp16").
+
+    Returns:
+        (path, out, model, card) with both paths as ``Path``.
+
+    Raises:
+        InvalidInputError: ``out`` is the input file.
+        ModelFormatError: the parent is missing, unreadable, or has no card.
+    """
+    path = Path(path)
+    out = Path(out) if out is not None else default_output(path, tag)
+    check_distinct(path, out)
+    model = load_onnx(path)
+    return path, out, model, card_from_model(model, str(path))
+
+
+def agreement(reference: np.ndarray, other: np.ndarray) -> Tuple[float, float, float]:
+    """(top-1 agreement, max |Δ|, mean |Δ|) between two (N, K) output arrays."""
+    delta = np.abs(reference - other)
+    agree = float(np.mean(reference.argmax(1) == other.argmax(1))) if len(reference) else 1.0
+    return agree, float(delta.max()) if delta.size else 0.0, float(delta.mean()) if delta.size else 0.0
 
 
 def node_count(model) -> int:

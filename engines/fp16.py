@@ -8,7 +8,6 @@ does the same job with more care (per-node range checks) and is used instead whe
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Iterable, Tuple
 
 import numpy as np
@@ -18,20 +17,17 @@ from fer_edge.errors import InvalidInputError, ModelFormatError
 
 from .artifact import (
     StepResult,
+    agreement,
     atomic_path,
     attach_card,
     card_for_step,
-    card_from_model,
-    check_distinct,
-    default_output,
     file_sha256,
-    load_onnx,
+    open_parent,
     ort_session,
     probe_batch,
     run_session,
     save_onnx,
 )
-from .quantize import agreement
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +124,7 @@ def fp16_from_onnx(onnx_path, out=None, *, keep_fp32: Iterable[str] = DEFAULT_KE
         min_agreement: smallest top-1 agreement with FP32 on random probe inputs; below it, fail.
         batch: probe inputs for the check.
     """
-    onnx_path = Path(onnx_path)
-    out = Path(out) if out is not None else default_output(onnx_path, "fp16")
-    check_distinct(onnx_path, out)
-    model = load_onnx(onnx_path)
-    card = card_from_model(model, str(onnx_path))
+    onnx_path, out, model, card = open_parent(onnx_path, out, "fp16")
     if card.precision != "fp32":
         raise InvalidInputError(f"{onnx_path} is {card.precision}; convert the FP32 model to FP16")
     if tool == "modelopt":

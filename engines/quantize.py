@@ -24,14 +24,13 @@ from fer_edge.errors import InvalidInputError, ModelFormatError
 
 from .artifact import (
     StepResult,
+    agreement,
     atomic_path,
     attach_card,
     card_for_step,
-    card_from_model,
-    check_distinct,
-    default_output,
     file_sha256,
     load_onnx,
+    open_parent,
     ort_session,
     run_session,
     save_onnx,
@@ -180,13 +179,6 @@ def _modelopt_quantize(src: Path, dst: Path, inputs: np.ndarray, config: QuantCo
     return f"modelopt {getattr(mo, '__version__', '?')} onnx.quantization ({method})"
 
 
-def agreement(reference: np.ndarray, other: np.ndarray) -> Tuple[float, float, float]:
-    """(top-1 agreement, max |Δ|, mean |Δ|) between two (N, K) output arrays."""
-    delta = np.abs(reference - other)
-    agree = float(np.mean(reference.argmax(1) == other.argmax(1))) if len(reference) else 1.0
-    return agree, float(delta.max()) if delta.size else 0.0, float(delta.mean()) if delta.size else 0.0
-
-
 def qdq_from_onnx(onnx_path, calib, out=None, config: QuantConfig = QuantConfig()) -> StepResult:
     """Quantize an FP32 ONNX model to a TensorRT-compatible Q/DQ INT8 ONNX.
 
@@ -203,11 +195,7 @@ def qdq_from_onnx(onnx_path, calib, out=None, config: QuantConfig = QuantConfig(
     Raises:
         ModelFormatError: no card, result breaks TensorRT's Q/DQ rules, or agreement below ``config.min_agreement``.
     """
-    onnx_path = Path(onnx_path)
-    out = Path(out) if out is not None else default_output(onnx_path, "int8")
-    check_distinct(onnx_path, out)
-    model = load_onnx(onnx_path)
-    card = card_from_model(model, str(onnx_path))
+    onnx_path, out, model, card = open_parent(onnx_path, out, "int8")
     if card.precision != "fp32":
         raise InvalidInputError(f"{onnx_path} is already {card.precision}; quantize the FP32 model instead")
     inputs, calib_info = calibration_inputs(calib, card)

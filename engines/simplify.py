@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 
@@ -15,11 +14,8 @@ from .artifact import (
     atomic_path,
     attach_card,
     card_for_step,
-    card_from_model,
-    check_distinct,
-    default_output,
     file_sha256,
-    load_onnx,
+    open_parent,
     ort_session,
     probe_batch,
     run_session,
@@ -42,11 +38,7 @@ def simplified_onnx(path, out=None, *, atol: float = 1e-4, batch: int = 8) -> St
         StepResult; ``details`` holds ``nodes_before`` and ``nodes_after``.
     """
     onnxsim = require("onnxsim", "export", "ONNX simplification")
-    path = Path(path)
-    out = Path(out) if out is not None else default_output(path, "sim")
-    check_distinct(path, out)
-    model = load_onnx(path)
-    card = card_from_model(model, str(path))
+    path, out, model, card = open_parent(path, out, "sim")
     before = len(model.graph.node)
     try:
         simple, ok = onnxsim.simplify(model)
