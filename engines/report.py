@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from fer_edge.errors import InvalidInputError
+from fer_edge.metrics import class_scores, confusion_matrix
 
 log = logging.getLogger(__name__)
 
@@ -24,19 +25,13 @@ ORDER = ("fp32", "fp16", "int8")
 def classification_metrics(labels: np.ndarray, pred: np.ndarray, num_classes: int) -> Dict[str, Any]:
     """Accuracy, macro-F1 (over classes present in ``labels``) and per-class recall."""
     labels, pred = np.asarray(labels), np.asarray(pred)
-    cm = np.zeros((num_classes, num_classes), np.int64)
-    np.add.at(cm, (labels, pred), 1)
-    tp = np.diag(cm).astype(np.float64)
-    support = cm.sum(1)
-    predicted = cm.sum(0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=(precision + recall) > 0)
-    present = support > 0
+    cm = confusion_matrix(labels, pred, num_classes)
+    s = class_scores(cm)
+    present = s.support > 0
     return {
-        "accuracy": float(tp.sum() / max(len(labels), 1)),
-        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
-        "per_class_recall": recall.tolist(),
+        "accuracy": float(s.tp.sum() / max(len(labels), 1)),
+        "macro_f1": float(s.f1[present].mean()) if present.any() else 0.0,
+        "per_class_recall": s.recall.tolist(),
         "confusion": cm.tolist(),
     }
 

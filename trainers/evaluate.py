@@ -15,16 +15,9 @@ import numpy as np
 
 from fer_edge.card import ModelCard
 from fer_edge.errors import InvalidInputError
+from fer_edge.metrics import class_scores, confusion_matrix  # confusion_matrix: part of this module's API
 
 logger = logging.getLogger(__name__)
-
-
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """(K, K) int64 counts; rows = true class, columns = predicted class."""
-    y_true = np.asarray(y_true, np.int64)
-    y_pred = np.asarray(y_pred, np.int64)
-    return np.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes).reshape(
-        num_classes, num_classes)
 
 
 def classification_metrics(y_true, y_pred, labels: Sequence[str]) -> Dict[str, Any]:
@@ -38,12 +31,7 @@ def classification_metrics(y_true, y_pred, labels: Sequence[str]) -> Dict[str, A
     y_true, y_pred = y_true[keep], y_pred[keep]
     k = len(labels)
     cm = confusion_matrix(y_true, y_pred, k)
-    tp = np.diag(cm).astype(np.float64)
-    support = cm.sum(1)
-    predicted = cm.sum(0)
-    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
-    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=(precision + recall) > 0)
+    tp, support, predicted, recall, _precision, f1 = class_scores(cm)
     present = (support > 0) | (predicted > 0)
     n = int(len(y_true))
     return {
