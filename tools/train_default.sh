@@ -18,7 +18,7 @@ mkdir -p "$OUT"
 has() { [[ " $STEPS " == *" $1 "* ]]; }
 
 if has train; then
-  # configs/ferplus_default.yaml: edgenet_s, soft FER+ vote targets, SGD-Nesterov 0.1 cosine, EMA, 18 epochs.
+  # configs/ferplus_default.yaml: edgenet_s, soft FER+ vote targets, SGD-Nesterov 0.1 cosine, EMA, 26 epochs.
   # Interrupted runs continue bit-for-bit with: fer-edge train -c ... --resume auto
   fer-edge train -c configs/ferplus_default.yaml --set data="$DATA" --set output_dir="$RUN" --no-progress
 fi
