@@ -16,18 +16,13 @@ from fer_edge.trainers.losses import (  # noqa: E402
     diversity_loss,
     similarity_matrix,
 )
+from torch_threads import one_thread_fixture  # noqa: E402
 
 from fer_edge.errors import InvalidInputError  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The CI box is shared: one intra-op thread is faster than two contended ones."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+_one_thread = one_thread_fixture()
 
 
 def test_hard_ce_and_label_smoothing_match_torch():

@@ -6,16 +6,12 @@ torch = pytest.importorskip("torch")
 
 from fer_edge.trainers.models import attach_head, create_model, train_outputs  # noqa: E402
 from fer_edge.trainers.models.esr import combine_votes  # noqa: E402
+from torch_threads import one_thread_fixture  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+_one_thread = one_thread_fixture()
 
 
 def _count(model):

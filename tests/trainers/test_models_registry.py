@@ -5,6 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from fer_edge.trainers.models import create_model, list_models, train_outputs  # noqa: E402
+from torch_threads import one_thread_fixture  # noqa: E402
 
 from fer_edge.errors import InvalidInputError  # noqa: E402
 
@@ -14,12 +15,7 @@ pytestmark = pytest.mark.torch
 HEAVY = {"manet", "ensemble", "esr", "esr_9", "esr_9_cbam", "xception", "adcorre_xception", "arm_xception"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+_one_thread = one_thread_fixture()
 
 
 def _params(name):
