@@ -23,6 +23,7 @@ from fer_edge.card import ModelCard
 from fer_edge.errors import InvalidInputError
 from fer_edge.preprocess import preprocess
 
+from .config import TrainConfig
 from .data import Split
 
 logger = logging.getLogger(__name__)
@@ -98,16 +99,16 @@ def materialize(split: Split, card: ModelCard, *, where: str = "", progress: boo
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Batched augmentation amplitudes (see TrainConfig for the meaning of each)."""
+    """Batched augmentation amplitudes (see TrainConfig for the meaning of each; its defaults are used here)."""
 
-    hflip: float = 0.5
-    rotate: float = 10.0
-    scale: float = 0.1
-    translate: float = 0.08
-    brightness: float = 0.0
-    contrast: float = 0.0
-    erasing: float = 0.25
-    erasing_area: tuple = (0.02, 0.2)
+    hflip: float = TrainConfig.hflip
+    rotate: float = TrainConfig.rotate
+    scale: float = TrainConfig.scale
+    translate: float = TrainConfig.translate
+    brightness: float = TrainConfig.brightness
+    contrast: float = TrainConfig.contrast
+    erasing: float = TrainConfig.erasing
+    erasing_area: tuple = TrainConfig.erasing_area
 
     @classmethod
     def from_train_config(cls, cfg) -> "AugmentConfig":
