@@ -29,14 +29,59 @@ if has export; then
 fi
 
 if has quantize; then
-  # Static INT8 Q/DQ (per-channel weights, per-tensor activations), 512 class-balanced FER+ *train* images.
+  # (a) TensorRT-style Q/DQ INT8 with the project tool (float weights behind Q/DQ, float biases): for GPU engines.
+  #     ONNX Runtime CPU runs this graph as fake-quant FP32 (slower than FP32), so it is not bundled.
   fer-edge quantize "$OUT/ferplus_default.fp32.onnx" --precision int8 --calib "$DATA" --size 512 \
-    -o "$OUT/ferplus_default.int8.onnx"
+    -o "$OUT/ferplus_default.int8_trt.onnx"
+  # (b) ONNX Runtime CPU INT8: same calibration set (fer_edge.calibration, 512 class-balanced FER+ *train* images,
+  #     min-max), but int8 weights + int32 biases + uint8 activations, which ORT fuses into QLinearConv.
+  DATA="$DATA" OUT="$OUT" python - <<'EOF'
+import contextlib, io, os, tempfile
+from pathlib import Path
+
+import onnxruntime
+from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from fer_edge.calibration.dataset import calibration_set_from_path
+from fer_edge.engines.artifact import attach_card, card_for_step, card_from_model, file_sha256, load_onnx, save_onnx
+
+out = Path(os.environ["OUT"])
+src, dst = out / "ferplus_default.fp32.onnx", out / "ferplus_default.int8.onnx"
+fp32 = load_onnx(src)
+card = card_from_model(fp32, str(src))
+calib = calibration_set_from_path(os.environ["DATA"], card, size=512)
+name = fp32.graph.input[0].name
+
+
+class Reader(CalibrationDataReader):
+    def __init__(self):
+        self.batches = iter(calib.inputs[i : i + 16] for i in range(0, len(calib.inputs), 16))
+
+    def get_next(self):
+        batch = next(self.batches, None)
+        return None if batch is None else {name: batch}
+
+
+with tempfile.TemporaryDirectory() as work, contextlib.redirect_stdout(io.StringIO()):
+    pre = Path(work) / "pre.onnx"
+    quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+    quantize_static(str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.MinMax,
+                    extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+tool = f"onnxruntime {onnxruntime.__version__} quantize_static (minmax; QDQ u8 activations, s8 per-channel weights)"
+model = load_onnx(dst)
+attach_card(model, card_for_step(card, "quantize", file_sha256(src), tool, precision="int8",
+                                 calibration=dict(calib.info(), method="minmax")))
+save_onnx(model, dst)
+print(f"wrote {dst}")
+EOF
 fi
 
 if has eval; then
   # Model selection used val only; test is reported once, for the released files. Runtime backend, 1 thread.
-  for p in fp32 int8; do
+  for p in fp32 int8 int8_trt; do
     for split in val test; do
       fer-edge eval "$OUT/ferplus_default.$p.onnx" --data "$DATA" --split "$split" --threads 1 \
         --out "$OUT/eval_${p}_${split}"
