@@ -6,6 +6,7 @@
 #   tools/run_ablation.sh                       # all rows: a_ce b_adcorre c_adcorre_no_omega d_wcluster e_arm fer2013 f_ce_mperclass
 #   tools/run_ablation.sh a_ce e_arm            # some rows
 #   STEPS=eval tools/run_ablation.sh            # re-evaluate existing runs only
+#   STEPS=table tools/run_ablation.sh           # print the markdown table of docs/ablation.md from the runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,3 +53,39 @@ for row in $ROWS; do
     done
   fi
 done
+
+if has table; then
+  ROWS="$ROWS" python - <<'PY'
+import json, os
+from pathlib import Path
+
+print("| row | val acc | val macro-F1 | test acc | test macro-F1 | test acc w/o leak | best epoch | train s/epoch |")
+print("|---|---|---|---|---|---|---|---|")
+recalls = []
+for row in os.environ["ROWS"].split():
+    run = Path("runs/fer2013_adcorre" if row == "fer2013" else f"runs/ablation/{row}")
+    ev = {}
+    for split in ("val", "test"):
+        f = run / f"eval_{split}" / "metrics.json"
+        ev[split] = json.loads(f.read_text()) if f.is_file() else None
+    hist = [json.loads(l) for l in (run / "history.jsonl").read_text().splitlines() if l.strip()] \
+        if (run / "history.jsonl").is_file() else []
+    if not ev["test"]:
+        print(f"| {row} | (not run) | | | | | | |")
+        continue
+    v, t = ev["val"]["all"], ev["test"]["all"]
+    tl = ev["test"].get("without_leak", {})
+    best = max(hist, key=lambda h: h.get("val_accuracy", 0)) if hist else {}
+    secs = sum(h.get("train_seconds", 0) for h in hist) / max(len(hist), 1)
+    print(f"| {row} | {100 * v['accuracy']:.2f} | {100 * v['macro_f1']:.2f} | {100 * t['accuracy']:.2f} "
+          f"| {100 * t['macro_f1']:.2f} | {100 * tl.get('accuracy', float('nan')):.2f} "
+          f"| {best.get('epoch', '?')}/{len(hist)} | {secs:.0f} |")
+    recalls.append((row, t["per_class_recall"]))
+if recalls:
+    names = list(recalls[0][1])
+    print("\n| row (test recall %) | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for row, r in recalls:
+        print(f"| {row} | " + " | ".join(f"{100 * r[n]:.1f}" if n in r else "" for n in names) + " |")
+PY
+fi
