@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data/ferplus.npz}
 RUN=${RUN:-runs/ferplus_default}          # training output (best.ckpt, last.ckpt, history.jsonl)
 OUT=${OUT:-$RUN/export}                   # exported models and evaluation reports
-MARGIN=${MARGIN:-1.25}                    # card crop_margin for BlazeFace boxes (docs/model_card.md, "Crop margin")
+MARGIN=${MARGIN:-1.15}                    # card crop_margin for BlazeFace boxes (docs/model_card.md, "Crop margin")
 STEPS=${STEPS:-"train export quantize eval bundle bench"}
 mkdir -p "$OUT"
 
@@ -34,7 +34,9 @@ if has quantize; then
   fer-edge quantize "$OUT/ferplus_default.fp32.onnx" --precision int8 --calib "$DATA" --size 512 \
     -o "$OUT/ferplus_default.int8_trt.onnx"
   # (b) ONNX Runtime CPU INT8: same calibration set (fer_edge.calibration, 512 class-balanced FER+ *train* images,
-  #     min-max), but int8 weights + int32 biases + uint8 activations, which ORT fuses into QLinearConv.
+  #     min-max), but int8 weights + int32 biases + uint8 activations, which ORT fuses into QLinearConv, and
+  #     reduce_range (7-bit weights): without it the u8×s8 kernels of AVX2 CPUs (no VNNI) saturate — measured on
+  #     val: 83.5 % (s8 or u8 without reduce_range) vs 85.0 % with it, FP32 85.0 %.
   DATA="$DATA" OUT="$OUT" python - <<'EOF'
 import contextlib, io, os, tempfile
 from pathlib import Path
@@ -66,11 +68,11 @@ class Reader(CalibrationDataReader):
 with tempfile.TemporaryDirectory() as work, contextlib.redirect_stdout(io.StringIO()):
     pre = Path(work) / "pre.onnx"
     quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-    quantize_static(str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+    quantize_static(str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax,
                     extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
-tool = f"onnxruntime {onnxruntime.__version__} quantize_static (minmax; QDQ u8 activations, s8 per-channel weights)"
+tool = f"onnxruntime {onnxruntime.__version__} quantize_static (minmax; QDQ u8 activations, s8 per-channel 7-bit weights)"
 model = load_onnx(dst)
 attach_card(model, card_for_step(card, "quantize", file_sha256(src), tool, precision="int8",
                                  calibration=dict(calib.info(), method="minmax")))
