@@ -5,6 +5,7 @@
 #
 #   tools/train_default.sh                 # everything
 #   STEPS="export quantize eval bundle bench" tools/train_default.sh   # reuse an existing run
+#   STEPS=margin tools/train_default.sh    # the crop-margin measurement (needs the export step's FP32 model)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -131,6 +132,51 @@ for precision in ("fp32", "int8"):
     (dst.with_suffix(".json")).write_text(json.dumps(card.to_dict(), indent=2) + "\n")
     print(f"{dst}: test accuracy {metrics['ferplus_test_accuracy']:.4f}, macro-F1 {metrics['ferplus_test_macro_f1']:.4f}")
 EOF
+fi
+
+if has margin; then
+  # Not in the default STEPS: how crop_margin was chosen (docs/model_card.md, "Crop margin"). FER+ val faces are
+  # upscaled 4x, padded, found by BlazeFace and cropped from its box with each margin; val accuracy per margin.
+  cat > "$OUT/margin_probe.py" <<'EOF'
+"""Pick the card crop_margin for BlazeFace boxes: FER+ val faces placed in a larger frame, detected, cropped."""
+import os, sys
+
+import cv2
+import numpy as np
+from fer_edge.backends import backend_from_path
+from fer_edge.detect import create_detector
+from fer_edge.preprocess import preprocess
+model, n, border = sys.argv[1], int(sys.argv[2]), sys.argv[3]  # FP32 .onnx, images, reflect|constant
+d = np.load(os.environ["DATA"])
+keep = np.where(d["y_val"] >= 0)[0][:n]
+x, y = d["x_val"][keep], d["y_val"][keep]
+det = create_detector("blazeface", threads=1)
+be = backend_from_path(model, threads=1); card = be.card
+margins = [0.9, 1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3]
+S, P = 192, 96
+base, rows, ratios, ys = [], {m: [] for m in margins}, [], []
+for img, lab in zip(x, y):
+    big = cv2.resize(img, (S, S), interpolation=cv2.INTER_LINEAR)
+    canvas = cv2.copyMakeBorder(big, P, P, P, P, cv2.BORDER_REFLECT_101) if border == "reflect" else cv2.copyMakeBorder(big, P, P, P, P, cv2.BORDER_CONSTANT, value=128)
+    bgr = cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR)
+    r = det.detect(bgr)
+    if len(r) == 0:
+        continue
+    b = r.boxes[:1]
+    ratios.append(S / max(b[0, 2] - b[0, 0], b[0, 3] - b[0, 1])); ys.append(lab)
+    base.append(preprocess(img, None, card))
+    for m in margins:
+        rows[m].append(preprocess(bgr, b, card, margin=m))
+ys = np.array(ys)
+acc = lambda batch: float(np.mean(be.infer(np.concatenate(batch)).argmax(1) == ys))
+print(f"n={len(ys)} (of {len(y)}), crop/box ratio median {np.median(ratios):.3f}")
+print(f"original 48px crop: {acc(base):.4f}")
+for m in margins:
+    print(f"BlazeFace box, margin {m:.2f}: {acc(rows[m]):.4f}")
+EOF
+  for border in reflect constant; do
+    DATA="$DATA" python "$OUT/margin_probe.py" "$OUT/ferplus_default.fp32.onnx" 1500 "$border"
+  done
 fi
 
 if has bench; then
