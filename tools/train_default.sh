@@ -106,7 +106,8 @@ for precision in ("fp32", "int8"):
     src = out / f"ferplus_default.{precision}.onnx"
     model = load_onnx(src)
     card = card_from_model(model, str(src))
-    metrics = dict(card.metrics)
+    # The trainer's val_* entries are torch-FP32 numbers; the card keeps only what was measured on this file.
+    metrics = {k: v for k, v in card.metrics.items() if not k.startswith("val_")}
     for split in ("val", "test"):
         rep = json.loads((out / f"eval_{precision}_{split}" / "metrics.json").read_text())
         for subset, suffix in (("all", ""), ("without_leak", "_without_leak")):
@@ -116,12 +117,13 @@ for precision in ("fp32", "int8"):
             metrics[f"ferplus_{split}_n{suffix}"] = int(m["n"])
         metrics[f"ferplus_{split}_per_class_recall"] = {k: round(float(v), 4) for k, v in rep["all"]["per_class_recall"].items()}
     metrics["training_epochs"] = len(history)
+    metrics["best_epoch"] = 1 + max(range(len(history)), key=lambda i: history[i].get("val_accuracy", 0.0))
     provenance = dict(card.provenance)
     provenance.update({
         "data": "FER2013 images (ICML 2013 challenge; no explicit licence, research use) with FER+ labels "
                 "(Microsoft, MIT licence; Barsoum et al., ICMI 2016); train split only",
         "evaluation": "FER+ majority labels; val = PublicTest (3,199), test = PrivateTest (3,152); runtime backend",
-        "command": "tools/train_default.sh (fer-edge train -c configs/ferplus_default.yaml)",
+        "reproduce": "tools/train_default.sh (fer-edge train -c configs/ferplus_default.yaml, export, quantize)",
         "model_card": "docs/model_card.md",
     })
     card = dataclasses.replace(card, name="ferplus_default", version="1", crop_margin=float(os.environ["MARGIN"]),
@@ -132,6 +134,8 @@ for precision in ("fp32", "int8"):
     (dst.with_suffix(".json")).write_text(json.dumps(card.to_dict(), indent=2) + "\n")
     print(f"{dst}: test accuracy {metrics['ferplus_test_accuracy']:.4f}, macro-F1 {metrics['ferplus_test_macro_f1']:.4f}")
 EOF
+  cp "$OUT/eval_fp32_test/confusion.png" docs/confusion_ferplus_default_fp32.png
+  cp "$OUT/eval_int8_test/confusion.png" docs/confusion_ferplus_default_int8.png
 fi
 
 if has margin; then
