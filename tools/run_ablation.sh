@@ -3,7 +3,7 @@
 # Every row: the same edgenet_s backbone at 48 px gray, the same reduced budget, seed 0, ONE thread, run one after
 # the other; then `fer-edge eval` of best.ckpt (selected on val) on val and test. CPU only.
 #
-#   tools/run_ablation.sh                       # all rows: a_ce b_adcorre c_adcorre_no_omega d_wcluster e_arm fer2013 f_ce_mperclass
+#   tools/run_ablation.sh                       # all rows: a_ce ... e_arm fer2013 f_ce_mperclass g_wcluster_cw
 #   tools/run_ablation.sh a_ce e_arm            # some rows
 #   STEPS=eval tools/run_ablation.sh            # re-evaluate existing runs only
 #   STEPS=table tools/run_ablation.sh           # print the markdown table of docs/ablation.md from the runs
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 DATA=${DATA:-../shared/data/ferplus.npz}
 FER2013=${FER2013:-runs/fer2013.npz}       # FER2013 labels re-packed as y_* (see below)
-ROWS=${*:-"a_ce b_adcorre c_adcorre_no_omega d_wcluster e_arm fer2013 f_ce_mperclass"}
+ROWS=${*:-"a_ce b_adcorre c_adcorre_no_omega d_wcluster e_arm fer2013 f_ce_mperclass g_wcluster_cw"}
 STEPS=${STEPS:-"train eval"}
 NICE=${NICE:-"nice -n 5"}
 has() { [[ " $STEPS " == *" $1 "* ]]; }
@@ -81,11 +81,13 @@ for row in os.environ["ROWS"].split():
           f"| {100 * t['macro_f1']:.2f} | {100 * tl.get('accuracy', float('nan')):.2f} "
           f"| {best.get('epoch', '?')}/{len(hist)} | {secs:.0f} |")
     recalls.append((row, t["per_class_recall"]))
-if recalls:
-    names = list(recalls[0][1])
+groups = {}
+for row, r in recalls:  # one recall table per label set (FER+ rows vs the FER2013 row)
+    groups.setdefault(tuple(r), []).append((row, r))
+for names, rs in groups.items():
     print("\n| row (test recall %) | " + " | ".join(names) + " |")
     print("|---" * (len(names) + 1) + "|")
-    for row, r in recalls:
-        print(f"| {row} | " + " | ".join(f"{100 * r[n]:.1f}" if n in r else "" for n in names) + " |")
+    for row, r in rs:
+        print(f"| {row} | " + " | ".join(f"{100 * r[n]:.1f}" for n in names) + " |")
 PY
 fi
