@@ -1,0 +1,61 @@
+"""The bundled FER+ models reproduce their card's test accuracy through the runtime (± 0.2 pt), on the real data."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fer_edge
+from fer_edge.backends import backend_from_path
+from fer_edge.card import FERPLUS_LABELS
+from fer_edge.preprocess import preprocess
+
+ASSETS = Path(fer_edge.__file__).resolve().parent / "assets"
+BUNDLED = sorted(ASSETS.glob("ferplus_*.onnx"))
+
+
+def _ferplus_test(shared_data: Path):
+    path = shared_data / "ferplus.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    data = np.load(path)
+    keep = data["y_test"] >= 0  # FER+ majority labels; -1 = excluded by the protocol
+    return data["x_test"][keep], data["y_test"][keep].astype(np.int64)
+
+
+def _predict(model_path: Path, images: np.ndarray) -> np.ndarray:
+    with backend_from_path(model_path, threads=1) as backend:
+        card = backend.card
+        batch = np.concatenate([preprocess(img, None, card) for img in images], axis=0)
+        logits = np.concatenate([backend.infer(batch[i : i + 512]) for i in range(0, len(batch), 512)], axis=0)
+    return logits.argmax(1)
+
+
+def test_default_model_is_bundled():
+    assert (ASSETS / "ferplus_default.onnx").is_file(), "fer_edge/assets/ferplus_default.onnx is missing"
+    assert sum(p.stat().st_size for p in ASSETS.glob("ferplus_*")) <= 10 * 2**20, "bundled models exceed 10 MB"
+
+
+@pytest.mark.parametrize("model_path", BUNDLED, ids=[p.name for p in BUNDLED])
+def test_bundled_card_describes_ferplus(model_path):
+    with backend_from_path(model_path, threads=1) as backend:
+        card = backend.card
+    assert card is not None, f"{model_path.name} carries no fer_edge card"
+    assert tuple(card.labels) == FERPLUS_LABELS
+    for key in ("ferplus_test_accuracy", "ferplus_test_macro_f1", "ferplus_val_accuracy"):
+        assert key in card.metrics, f"{model_path.name}: card metrics lack {key}"
+    assert 0.0 < card.metrics["ferplus_test_accuracy"] <= 1.0
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("model_path", BUNDLED, ids=[p.name for p in BUNDLED])
+def test_bundled_model_matches_card_accuracy(model_path, shared_data):
+    images, labels = _ferplus_test(shared_data)
+    assert len(labels) == 3152, "FER+ test split changed: expected 3,152 majority-labelled images"
+    pred = _predict(model_path, images)
+    accuracy = float(np.mean(pred == labels))
+    with backend_from_path(model_path, threads=1) as backend:
+        claimed = float(backend.card.metrics["ferplus_test_accuracy"])
+    assert abs(accuracy - claimed) <= 0.002, (
+        f"{model_path.name}: measured FER+ test accuracy {accuracy:.4f} differs from its card's {claimed:.4f}"
+    )
