@@ -23,8 +23,8 @@ $(VENV)/.dev: $(VENV)/.runtime
 	touch $@
 
 demo: $(VENV)/.runtime
-	$(BIN)/python tools/demo_frame.py out/demo/people.jpg
-	$(BIN)/fer-edge predict out/demo/people.jpg --out out/demo
+	$(BIN)/python tools/demo_frame.py out/demo/astronaut.jpg
+	$(BIN)/fer-edge predict out/demo/astronaut.jpg --out out/demo
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest tests -q $(PYTEST_ARGS)
