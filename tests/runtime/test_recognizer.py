@@ -108,7 +108,21 @@ def test_unknown_detector_name(tiny_onnx_model):
         Recognizer(tiny_onnx_model, detector="haar")
 
 
-@pytest.mark.skipif(DEFAULT_MODEL.is_file(), reason="a default model is bundled")
-def test_missing_default_model_says_so():
+def test_missing_default_model_says_so(tmp_path, monkeypatch):
+    import fer_edge.recognizer as recognizer
+
+    monkeypatch.setattr(recognizer, "DEFAULT_MODEL", tmp_path / "absent.onnx")
     with pytest.raises(ModelFormatError, match="No trained default model"):
         Recognizer()
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="no default model bundled in this build")
+def test_default_model_finds_the_smiling_astronaut():
+    skimage = pytest.importorskip("skimage.data")
+    frame = cv2.cvtColor(skimage.astronaut(), cv2.COLOR_RGB2BGR)
+    with Recognizer(threads=1) as rec:
+        (face,) = rec.predict(frame)
+    assert rec.card.labels[1] == "happiness"
+    assert face.label == "happiness" and face.confidence > 0.8
+    x1, y1, x2, y2 = face.box
+    assert 150 < x1 < 200 and 60 < y1 < 100 and 250 < x2 < 300 and 150 < y2 < 200
