@@ -29,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .targets import TARGETS
 
     parser.add_argument("--target", choices=sorted(TARGETS),
-                        default=None, help="deployment target; refuses precisions it cannot run")
+                        default=None, help="deployment target; refuses precisions it cannot run. onnxruntime: "
+                        "INT8 in the ONNX Runtime CPU recipe (uint8 activations, int8 per-channel 7-bit weights, "
+                        "int32 biases; no TensorRT rule check); others/default: TensorRT-style Q/DQ")
     parser.add_argument("--trt-cache", help="also write a TensorRT (≤ 10) calibration cache here (int8 only)")
     parser.add_argument("--report", metavar="LABELLED",
                         help="labelled set (folder of <label>/ images or .npz) for an FP32/FP16/INT8 report")
@@ -39,6 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trt-version", default="8.5.2", help="TensorRT version named in --trt-cache (default 8.5.2)")
     parser.add_argument("--cache-method", choices=("entropy", "minmax", "percentile"), default="entropy",
                         help="range method for --trt-cache (default entropy, like EntropyCalibration2)")
+
+
+def _quant_config(args: argparse.Namespace):
+    from .quantize import QuantConfig
+    from .targets import TARGETS
+
+    target = TARGETS[args.target].quant_target if args.target else "tensorrt"
+    return QuantConfig(method=args.method, tool=args.tool, target=target, min_agreement=args.min_agreement)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,17 +61,19 @@ def run(args: argparse.Namespace) -> int:
     card = card_from_model(load_onnx(src), str(src))
     if args.target:
         check_precision_for_target(args.precision, args.target)
+    if args.precision == "int8":
+        _quant_config(args)  # bad combinations (--target onnxruntime --tool modelopt) fail before calibration
     out = Path(args.output) if args.output else default_output(src, args.precision)
     results = {"fp32": src}
     if args.precision == "int8":
         if not args.calib:
             raise InvalidInputError("int8 needs calibration data: pass --calib FOLDER|VIDEO|NPZ of faces")
-        from .quantize import QuantConfig, qdq_from_onnx
+        from .quantize import qdq_from_onnx
 
+        config = _quant_config(args)
         calib = calibration_set_from_path(args.calib, card, size=args.size, faces=args.faces,
                                           detector=args.detector, progress=True)
-        result = qdq_from_onnx(src, calib, out, QuantConfig(method=args.method, tool=args.tool,
-                                                            min_agreement=args.min_agreement))
+        result = qdq_from_onnx(src, calib, out, config)
         log.info("wrote %s (top-1 agreement with FP32 on calibration set %.2f%%)", result.path,
                  100 * result.details["agreement"])
         results["int8"] = result.path
@@ -93,13 +105,11 @@ def run(args: argparse.Namespace) -> int:
 
                 results["fp16"] = fp16_from_onnx(src, Path(work) / "fp16.onnx").path
             if "int8" not in results and args.calib:
-                from .quantize import QuantConfig, qdq_from_onnx
+                from .quantize import qdq_from_onnx
 
                 calib = calibration_set_from_path(args.calib, card, size=args.size, faces=args.faces,
                                                   detector=args.detector, progress=True)
-                results["int8"] = qdq_from_onnx(src, calib, Path(work) / "int8.onnx",
-                                                QuantConfig(method=args.method, tool=args.tool,
-                                                            min_agreement=args.min_agreement)).path
+                results["int8"] = qdq_from_onnx(src, calib, Path(work) / "int8.onnx", _quant_config(args)).path
             report = quantization_report(results, args.report, size=args.report_size, npz_key=args.report_key,
                                          faces=args.faces)
         paths = write_report(report, stem)

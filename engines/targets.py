@@ -22,6 +22,8 @@ class Target:
         int8_recipes: "qdq" (explicit Q/DQ ONNX) and/or "cache" (implicit INT8 from a calibration cache).
         slow: precisions that run but are not faster than FP32 there (warned about).
         note: one line shown in errors.
+        quant_target: the ``QuantConfig.target`` whose Q/DQ graph this target runs fast ("tensorrt" or
+            "onnxruntime").
     """
 
     name: str
@@ -29,6 +31,7 @@ class Target:
     int8_recipes: Tuple[str, ...] = ()
     slow: Tuple[str, ...] = ()
     note: str = ""
+    quant_target: str = "tensorrt"
 
 
 TARGETS: Dict[str, Target] = {
@@ -43,7 +46,7 @@ TARGETS: Dict[str, Target] = {
         Target("jetson-nano", ("fp32", "fp16"), (),
                note="Jetson Nano/TX1 (Maxwell, sm_53) has no INT8 support in TensorRT"),
         Target("onnxruntime", ("fp32", "int8", "fp16"), ("qdq",), slow=("fp16",),
-               note="ONNX Runtime CPU runs Q/DQ INT8; FP16 is mostly emulated on CPU"),
+               note="ONNX Runtime CPU runs Q/DQ INT8; FP16 is mostly emulated on CPU", quant_target="onnxruntime"),
     )
 }
 

@@ -46,48 +46,9 @@ if has quantize; then
   #     min-max), but int8 weights + int32 biases + uint8 activations, which ORT fuses into QLinearConv, and
   #     reduce_range (7-bit weights): without it the u8×s8 kernels of AVX2 CPUs (no VNNI) saturate — measured on
   #     val: 83.5 % (s8 or u8 without reduce_range) vs 85.0 % with it, FP32 85.0 %.
-  DATA="$DATA" OUT="$OUT" python - <<'EOF'
-import contextlib, io, os, tempfile
-from pathlib import Path
-
-import onnxruntime
-from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
-from onnxruntime.quantization.shape_inference import quant_pre_process
-
-from fer_edge.calibration.dataset import calibration_set_from_path
-from fer_edge.engines.artifact import attach_card, card_for_step, card_from_model, file_sha256, load_onnx, save_onnx
-
-out = Path(os.environ["OUT"])
-src, dst = out / "ferplus_default.fp32.onnx", out / "ferplus_default.int8.onnx"
-fp32 = load_onnx(src)
-card = card_from_model(fp32, str(src))
-calib = calibration_set_from_path(os.environ["DATA"], card, size=512)
-name = fp32.graph.input[0].name
-
-
-class Reader(CalibrationDataReader):
-    def __init__(self):
-        self.batches = iter(calib.inputs[i : i + 16] for i in range(0, len(calib.inputs), 16))
-
-    def get_next(self):
-        batch = next(self.batches, None)
-        return None if batch is None else {name: batch}
-
-
-with tempfile.TemporaryDirectory() as work, contextlib.redirect_stdout(io.StringIO()):
-    pre = Path(work) / "pre.onnx"
-    quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-    quantize_static(str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax,
-                    extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
-tool = f"onnxruntime {onnxruntime.__version__} quantize_static (minmax; QDQ u8 activations, s8 per-channel 7-bit weights)"
-model = load_onnx(dst)
-attach_card(model, card_for_step(card, "quantize", file_sha256(src), tool, precision="int8",
-                                 calibration=dict(calib.info(), method="minmax")))
-save_onnx(model, dst)
-print(f"wrote {dst}")
-EOF
+  #     The recipe is engines/quantize.py ORT_CPU_RECIPE (--target onnxruntime), recorded in the card's provenance.
+  fer-edge quantize "$OUT/ferplus_default.fp32.onnx" --precision int8 --calib "$DATA" --size 512 \
+    --target onnxruntime -o "$OUT/ferplus_default.int8.onnx"
 fi
 
 if has eval; then
