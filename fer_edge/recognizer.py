@@ -93,15 +93,16 @@ class Recognizer:
         frame = as_bgr_frame(frame)
         scores: Optional[np.ndarray] = None
         landmarks: Optional[np.ndarray] = None
+        margin: Optional[float] = None  # detector and caller boxes get the card's crop margin
         if boxes is not None:
             boxes = validate_boxes(boxes)
         elif self.detector is None:
             boxes = np.array([[0, 0, frame.shape[1], frame.shape[0]]], dtype=np.float32)
+            margin = 1.0  # the whole frame is the face crop
         else:
             found = self.detector.detect(frame)
             boxes, scores, landmarks = found.boxes, found.scores, found.landmarks
         t1 = time.perf_counter()
-        margin = 1.0 if (self.detector is None and scores is None) else None
         batch = preprocess(frame, boxes, self.card, margin=margin)
         t2 = time.perf_counter()
         outputs = self.backend.infer(batch)

@@ -35,6 +35,34 @@ def test_caller_boxes_give_right_labels_largest_first(rec):
     assert rec.timings["total"] >= rec.timings["infer"] > 0
 
 
+def test_caller_boxes_get_the_card_margin_with_or_without_a_detector(tiny_onnx_model):
+    """The same caller box must give the same crop whether or not a detector is configured."""
+    from fer_edge.card import FERPLUS_LABELS, ModelCard
+
+    frame = synthetic_frame()
+    seen = []
+
+    class Recording:
+        card = ModelCard(labels=FERPLUS_LABELS, crop_margin=2.0)
+        name, precision = "recording", "fp32"
+
+        def infer(self, batch):
+            seen.append(batch.copy())
+            return np.zeros((batch.shape[0], 8), np.float32)
+
+        def close(self):
+            pass
+
+    from fer_edge.backends import Backend
+
+    backend = type("RecordingBackend", (Recording, Backend), {})()
+    for detector in (None, "blazeface"):
+        Recognizer(backend, detector=detector).predict(frame, boxes=BOXES[1:])
+    np.testing.assert_array_equal(seen[0], seen[1])
+    # Margin 2.0 around the 120 px bright square takes in the grey border: the crop is not uniformly bright.
+    assert seen[0].min() < seen[0].max()
+
+
 def test_without_detector_the_frame_is_the_crop(rec):
     (face,) = rec(np.full((50, 40), 250, np.uint8))
     assert face.label == "happiness" and face.box == (0.0, 0.0, 40.0, 50.0)
