@@ -209,9 +209,22 @@ def open_parent(path, out, tag: str) -> Tuple[Path, Path, Any, ModelCard]:
 
 
 def agreement(reference: np.ndarray, other: np.ndarray) -> Tuple[float, float, float]:
-    """(top-1 agreement, max |Δ|, mean |Δ|) between two (N, K) output arrays."""
+    """(top-1 agreement, max |Δ|, mean |Δ|) between two (N, K) output arrays.
+
+    A row of ``other`` holding NaN or inf counts as a disagreement and makes the differences inf, so a converted
+    model that overflows can never pass a parity check through ``argmax`` landing on the right class by chance.
+
+    Raises:
+        ModelFormatError: the two outputs have different shapes.
+    """
+    reference, other = np.asarray(reference), np.asarray(other)
+    if reference.shape != other.shape:
+        raise ModelFormatError(f"converted model outputs shape {other.shape}, its parent {reference.shape}; "
+                               "the conversion changed the graph's output")
+    finite = np.isfinite(other).all(axis=tuple(range(1, other.ndim))) if other.size else np.ones(len(other), bool)
     delta = np.abs(reference - other)
-    agree = float(np.mean(reference.argmax(1) == other.argmax(1))) if len(reference) else 1.0
+    delta = np.where(np.isfinite(delta), delta, np.inf)
+    agree = float(np.mean((reference.argmax(1) == other.argmax(1)) & finite)) if len(reference) else 1.0
     return agree, float(delta.max()) if delta.size else 0.0, float(delta.mean()) if delta.size else 0.0
 
 
