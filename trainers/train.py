@@ -375,7 +375,10 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
         state = _State(ts["epoch"], ts["step"], ts["best"], ts["best_epoch"], ts["bad_epochs"])
         history = list(ts.get("history", []))
         if criterion_state := ck.get("criterion"):
-            criterion.load_state_dict(criterion_state)
+            missing, unexpected = criterion.load_state_dict(criterion_state, strict=False)
+            if missing or unexpected:  # e.g. a checkpoint from before the Ad-Corre window was saved
+                logger.warning("resuming %s: loss state missing %s / unexpected %s; those restart from scratch",
+                               rpath, missing, unexpected)
         log("resumed %s at epoch %d (best %s %.4f at epoch %d)", rpath, state.epoch, cfg.select_metric,
             state.best, state.best_epoch + 1)
 

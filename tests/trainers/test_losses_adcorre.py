@@ -108,6 +108,17 @@ def test_window_keeps_only_the_last_entries():
     assert win.recall()[0].item() == pytest.approx(3 / 4)
 
 
+def test_window_survives_a_state_dict_round_trip():
+    """Resume restores the criterion from its state_dict; Ω must continue from the saved window."""
+    crit = build_criterion(LossConfig(adcorre=True, adaptive_omega=True, omega_window=8), 2)
+    crit.window.update(torch.tensor([0, 0, 1, 1, 1]), torch.tensor([1, 1, 1, 1, 0]))
+    fresh = build_criterion(LossConfig(adcorre=True, adaptive_omega=True, omega_window=8), 2)
+    fresh.load_state_dict(crit.state_dict())
+    y = torch.tensor([0, 1, 1])
+    assert torch.equal(fresh.window.omega(y), crit.window.omega(y))
+    assert int(fresh.window.ptr) == 5
+
+
 @pytest.mark.parametrize("term", ["fd", "md", "ed"])
 def test_each_term_gives_gradients_to_every_embedding_head(term):
     """The published code computed these in NumPy, so no gradient reached the model."""

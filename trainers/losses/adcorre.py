@@ -84,16 +84,17 @@ def embedding_discriminator(v: torch.Tensor) -> torch.Tensor:
 class ConfusionWindow(nn.Module):
     """Sliding window of the last ``size`` (label, prediction) pairs → per-class weights ω_c = 1 − recall_c.
 
-    A class absent from the window has recall 0 (ω = 1). Nothing here is differentiable.
+    A class absent from the window has recall 0 (ω = 1). Nothing here is differentiable. The window is part of
+    the state_dict, so a resumed run continues with the same Ω as the uninterrupted one.
     """
 
     def __init__(self, num_classes: int, size: int = 1000):
         super().__init__()
         self.num_classes = int(num_classes)
         self.size = int(size)
-        self.register_buffer("labels", torch.full((self.size,), -1, dtype=torch.long), persistent=False)
-        self.register_buffer("preds", torch.full((self.size,), -1, dtype=torch.long), persistent=False)
-        self.register_buffer("ptr", torch.zeros((), dtype=torch.long), persistent=False)
+        self.register_buffer("labels", torch.full((self.size,), -1, dtype=torch.long))
+        self.register_buffer("preds", torch.full((self.size,), -1, dtype=torch.long))
+        self.register_buffer("ptr", torch.zeros((), dtype=torch.long))
 
     @torch.no_grad()
     def update(self, targets: torch.Tensor, preds: torch.Tensor) -> None:
