@@ -148,7 +148,7 @@ class Stream:
                     last_boxes = None
                     since_detect = 0
                 size = frame.size
-                faces, detected = self._faces(rec, frame, last_boxes, since_detect)
+                faces, detected, classified = self._faces(rec, frame, last_boxes, since_detect)
                 t1 = time.perf_counter()
                 if detected:
                     since_detect = 1
@@ -160,7 +160,8 @@ class Stream:
                     faces = self.tracker.update(faces, frame.index, measured=detected)
                     faces.sort(key=lambda f: (-f.area, f.track_id or 0))
                 t2 = time.perf_counter()
-                rt = getattr(rec, "timings", None) or {}
+                # The Recognizer's timings describe its last call: stale when this frame made none.
+                rt = (getattr(rec, "timings", None) or {}) if classified else {}
                 timings = {
                     "read": read_ms,
                     "detect": float(rt.get("detect", 0.0)) if detected else 0.0,
@@ -182,8 +183,15 @@ class Stream:
                 self._elapsed = max(self._elapsed, 1e-9)
             self.close()
 
-    def _faces(self, rec: Any, frame: Frame, last_boxes: Optional[np.ndarray], since: int) -> Tuple[List[Face], bool]:
-        """Detect (every ``detect_every`` frames, or when nothing is tracked) or classify the tracked boxes."""
+    def _faces(
+        self, rec: Any, frame: Frame, last_boxes: Optional[np.ndarray], since: int
+    ) -> Tuple[List[Face], bool, bool]:
+        """Detect (every ``detect_every`` frames) or classify the tracked boxes.
+
+        Returns:
+            (faces, detected, classified): ``classified`` is False when nothing was followed and the
+            Recognizer was not called for this frame.
+        """
         image = frame.image
         if self.detect_every > 1 and since and since < self.detect_every and getattr(rec, "detector", 1) is not None:
             if self.tracker is not None:
@@ -193,9 +201,9 @@ class Stream:
             boxes, ok = _clip_boxes(np.asarray(boxes, np.float32).reshape(-1, 4), image.shape[1], image.shape[0])
             boxes = boxes[ok]
             if len(boxes) == 0:
-                return [], False  # nothing to follow until the next detection
-            return list(rec.predict(image, boxes=boxes)), False
-        return list(rec.predict(image)), True
+                return [], False, False  # nothing to follow until the next detection
+            return list(rec.predict(image, boxes=boxes)), False, True
+        return list(rec.predict(image)), True, True
 
     # ----------------------------------------------------------------- lifetime
     def close(self) -> None:

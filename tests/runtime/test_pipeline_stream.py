@@ -253,3 +253,17 @@ def test_measure_fps_hook(tiny_onnx_model):
     assert every1["fps"] > 0 and every1["frames"] == 10 and every1["detections"] == 10
     assert every5["detections"] == 2 and every5["faces_per_frame"] >= 0.9
     assert every1["size"] == [640, 480] and every1["threads"] == 1
+
+
+def test_frames_without_a_recognizer_call_report_zero_stage_times():
+    # No face at the detection: the frames in between have nothing to follow and call nothing, so they must
+    # not repeat the detection call's preprocess/infer times.
+    frames = [np.full((120, 160, 3), BACKGROUND, np.uint8) for _ in range(4)]
+    rec = FakeRecognizer()
+    results = list(stream(frames, recognizer=rec, detect_every=3, tracking=False))
+    assert [r.detected for r in results] == [True, False, False, True]
+    assert rec.detect_calls == 2 and rec.box_calls == 0
+    assert results[0].timings["infer"] == 0.5
+    for r in results[1:3]:
+        assert not r.faces
+        assert all(r.timings[k] == 0.0 for k in ("detect", "preprocess", "infer", "postprocess"))
