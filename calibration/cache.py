@@ -8,6 +8,7 @@ line splits on its last colon; the version integer is ``M*1000+m*100+p`` before 
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 import tempfile
@@ -81,7 +82,7 @@ class CalibrationCache:
     @classmethod
     def from_amax(cls, amax: Mapping[str, float], version=(8, 5, 2), algorithm: str = "EntropyCalibration2"):
         """Cache from per-tensor absolute maxima (the dynamic range ``[-amax, amax]``)."""
-        bad = {k: v for k, v in amax.items() if not (float(v) >= 0.0)}
+        bad = {k: v for k, v in amax.items() if not (0.0 <= float(v) < math.inf)}
         if bad:
             raise InvalidInputError(f"amax values must be >= 0 and finite, got {bad}")
         return cls({k: float(v) / INT8_MAX for k, v in amax.items()}, tuple(version), algorithm)

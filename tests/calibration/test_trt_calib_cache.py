@@ -82,3 +82,10 @@ def test_minmax_header_and_bad_files(tmp_path):
         CalibrationCache({"x": 0.1}, (8, 5, 2), "Bogus").to_text()
     with pytest.raises(InvalidInputError, match="amax"):
         CalibrationCache.from_amax({"x": float("nan")})
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), -1.0])
+def test_non_finite_or_negative_amax_is_refused(value):
+    # inf would be written as 7f800000 (an infinite scale) and TensorRT would build with a useless range.
+    with pytest.raises(InvalidInputError, match="finite"):
+        CalibrationCache.from_amax({"input": 1.0, "conv_out": value})
