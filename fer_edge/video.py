@@ -439,10 +439,14 @@ def _capture_source(
         fps = rate
     else:
         fps = kw.pop("fps", None) or fps
-    return FrameSource(
-        read, kind=kind, name=name, live=live, fps=fps, frame_count=count, skip=skip, release=release,
-        timestamp=stamp, **kw
-    )
+    try:
+        return FrameSource(
+            read, kind=kind, name=name, live=live, fps=fps, frame_count=count, skip=skip, release=release,
+            timestamp=stamp, **kw
+        )
+    except BaseException:
+        release()  # bad options: do not keep the camera/file open until garbage collection
+        raise
 
 
 def _open_capture(target: Union[str, int], api: int, params: Sequence[int] = ()) -> cv2.VideoCapture:

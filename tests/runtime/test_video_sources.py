@@ -225,3 +225,21 @@ def test_truncated_file_ends_early_with_a_message(tmp_path):
     got = list(src)
     assert 0 < len(got) < 30
     assert src.stop_reason == "end" and "truncated" in src.message
+
+
+def test_bad_options_release_the_capture_they_opened(tmp_path, monkeypatch):
+    import fer_edge.video as video
+
+    path = _write_avi(tmp_path / "clip.avi", _numbered_frames(3))
+    opened = []
+    real_open = video._open_capture
+
+    def spy(*args, **kw):
+        cap = real_open(*args, **kw)
+        opened.append(cap)
+        return cap
+
+    monkeypatch.setattr(video, "_open_capture", spy)
+    with pytest.raises(InvalidInputError, match="every"):
+        open_source(path, every=0)
+    assert opened and not any(cap.isOpened() for cap in opened)
