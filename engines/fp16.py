@@ -8,7 +8,7 @@ does the same job with more care (per-node range checks) and is used instead whe
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Tuple
+from typing import Dict, Iterable, Tuple
 
 import numpy as np
 
@@ -43,6 +43,21 @@ def _to_fp16_array(arr: np.ndarray, name: str) -> np.ndarray:
     return np.clip(arr, -FP16_MAX, FP16_MAX).astype(np.float16)
 
 
+def _elem_types(onnx, model) -> Dict[str, int]:
+    """Tensor name → ONNX element type in the FP32 model (shape inference; partial if inference fails)."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception as exc:  # noqa: BLE001 - inference is a help here, not a requirement
+        log.debug("shape inference failed (%s); treating untyped tensors as float", exc)
+        inferred = model
+    graph = inferred.graph
+    types = {i.name: i.data_type for i in graph.initializer}
+    for vi in list(graph.value_info) + list(graph.input) + list(graph.output):
+        if vi.type.tensor_type.elem_type:
+            types[vi.name] = vi.type.tensor_type.elem_type
+    return types
+
+
 def convert_to_fp16(model, keep_fp32: Iterable[str] = DEFAULT_KEEP_FP32):
     """Return a copy of ``model`` computing in FP16, with FP32 graph inputs and outputs."""
     onnx = require("onnx", "export", "FP16 conversion")
@@ -52,6 +67,10 @@ def convert_to_fp16(model, keep_fp32: Iterable[str] = DEFAULT_KEEP_FP32):
     graph = model.graph
     keep = set(keep_fp32)
     FLOAT, HALF = TensorProto.FLOAT, TensorProto.FLOAT16
+    elem_types = _elem_types(onnx, model)
+
+    def is_float(name: str) -> bool:
+        return elem_types.get(name, FLOAT) == FLOAT  # unknown: assume float (the common case)
 
     for init in graph.initializer:
         if init.data_type == FLOAT:
@@ -71,7 +90,7 @@ def convert_to_fp16(model, keep_fp32: Iterable[str] = DEFAULT_KEEP_FP32):
         if inp.type.tensor_type.elem_type == FLOAT:
             rename[inp.name] = cast(inp.name, HALF, "fp16")
     outputs = {o.name for o in graph.output if o.type.tensor_type.elem_type == FLOAT}
-    float_inits = {i.name for i in graph.initializer if i.data_type == HALF}
+    origin = {inner: outer for outer, inner in rename.items()}
     for node in graph.node:
         for i, name in enumerate(node.input):
             if name in rename:
@@ -83,18 +102,20 @@ def convert_to_fp16(model, keep_fp32: Iterable[str] = DEFAULT_KEEP_FP32):
                 attr.t.CopyFrom(numpy_helper.from_array(_to_fp16_array(numpy_helper.to_array(attr.t), node.name),
                                                         attr.t.name))
         if node.op_type in keep:
+            # Only float tensors cross the FP32 island's border: integer inputs (ReduceSum axes, Split sizes)
+            # and outputs pass through untouched.
             for i, name in enumerate(node.input):
-                if name:
+                if name and is_float(origin.get(name, name)):
                     node.input[i] = cast(name, FLOAT, "fp32")
+            backs = []
             for i, name in enumerate(node.output):
-                inner = f"{name}__fp32out"
-                node.output[i] = inner
-                new_nodes.append(node)
-                new_nodes.append(helper.make_node("Cast", [inner], [name], to=HALF, name=f"fer_edge_back_{name}"))
-                node = None
-                break
-            if node is None:
-                continue
+                if name and is_float(name):
+                    inner = f"{name}__fp32out"
+                    node.output[i] = inner
+                    backs.append(helper.make_node("Cast", [inner], [name], to=HALF, name=f"fer_edge_back_{name}"))
+            new_nodes.append(node)
+            new_nodes.extend(backs)
+            continue
         new_nodes.append(node)
     # Graph outputs: the producer writes a float16 tensor, a Cast restores float32 under the public name.
     final = []
@@ -108,7 +129,6 @@ def convert_to_fp16(model, keep_fp32: Iterable[str] = DEFAULT_KEEP_FP32):
     del graph.node[:]
     graph.node.extend(final)
     del graph.value_info[:]  # float32 annotations are stale; shapes are re-inferred by the runtime
-    del float_inits
     return model
 
 
