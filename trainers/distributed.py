@@ -82,6 +82,20 @@ def broadcast_object(obj, info: DistInfo):
     return box[0]
 
 
+def average_gradients(params, info: DistInfo) -> None:
+    """Average the ``.grad`` of ``params`` over the processes (what DDP does for the model's own parameters).
+
+    For parameters outside the DDP-wrapped model, such as the weighted-cluster centres of the loss; without it
+    each process would train its own copy.
+    """
+    if not info.enabled:
+        return
+    for p in params:
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad.div_(info.world_size)
+
+
 def cleanup(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()

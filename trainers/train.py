@@ -339,6 +339,7 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
                                 class_counts=torch.bincount(hard_all, minlength=k).tolist(),
                                 feature_dim=getattr(model, "feature_dim", None)).to(device)
     params = _param_groups(model, cfg) + list(criterion.parameter_groups(cfg.lr))
+    loss_params = [p for p in criterion.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, cfg)
     global_batch = min(cfg.batch_size, len(idx_all) - len(idx_all) % info.world_size)
     sampler = _build_sampler(cfg, hard_all, info)
@@ -428,6 +429,7 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
                                    f"lower lr (now {scheduler.get_last_lr()[0]:.3g}) or enable grad_clip")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            D.average_gradients(loss_params, info)  # the loss's own parameters are outside DDP
             if cfg.grad_clip > 0:
                 scaler.unscale_(optimizer)
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

@@ -25,6 +25,25 @@ PLUGIN = textwrap.dedent('''
     @register_model("ddp_probe_mlp")
     def ddp_probe_mlp(num_classes, in_chans=1, **kw):
         return nn.Sequential(nn.Flatten(), nn.Linear(in_chans * 16 * 16, 32), nn.ReLU(), nn.Linear(32, num_classes))
+
+    class ProbeWithFeatures(nn.Module):
+        feature_dim = 32
+
+        def __init__(self, num_classes, in_chans):
+            super().__init__()
+            self.body = nn.Sequential(nn.Flatten(), nn.Linear(in_chans * 16 * 16, 32), nn.ReLU())
+            self.fc = nn.Linear(32, num_classes)
+
+        def forward(self, x):
+            return self.fc(self.body(x))
+
+        def forward_train(self, x):
+            f = self.body(x)
+            return {"logits": self.fc(f), "features": f}
+
+    @register_model("ddp_probe_features")
+    def ddp_probe_features(num_classes, in_chans=1, **kw):
+        return ProbeWithFeatures(num_classes, in_chans)
 ''')
 
 
@@ -41,11 +60,13 @@ def _write_data(path):
     np.savez(path, x_train=x[:64], y_train=y[:64], x_val=x[64:], y_val=y[64:], class_names=np.array(["a", "b", "c"]))
 
 
-def test_two_process_gloo_matches_single_process(tmp_path, monkeypatch):
+@pytest.mark.parametrize("arch,loss", [("ddp_probe_mlp", "ce"), ("ddp_probe_features", "weighted_cluster")])
+def test_two_process_gloo_matches_single_process(tmp_path, monkeypatch, arch, loss):
+    """With the weighted-cluster loss the class centres (a parameter of the loss, outside DDP) must agree too."""
     (tmp_path / "ddp_probe_models.py").write_text(PLUGIN)
     _write_data(tmp_path / "d.npz")
     common = dict(
-        data=str(tmp_path / "d.npz"), input_size=(16, 16), arch="ddp_probe_mlp", imports=("ddp_probe_models",),
+        data=str(tmp_path / "d.npz"), input_size=(16, 16), arch=arch, imports=("ddp_probe_models",), loss=loss,
         optimizer="sgd", lr=0.2, momentum=0.9, weight_decay=1e-3, batch_size=16, epochs=2, warmup_epochs=0.5,
         hflip=0.0, rotate=0.0, scale=0.0, translate=0.0, erasing=0.0, precision="fp32", threads=1,
         progress=False, targets="hard", device="cpu",
@@ -74,10 +95,13 @@ def test_two_process_gloo_matches_single_process(tmp_path, monkeypatch):
     assert a["epoch"] == b["epoch"] == 2
     for k, v in a["state_dict"].items():
         torch.testing.assert_close(b["state_dict"][k], v, atol=1e-5, rtol=1e-4)
+    for k, v in a["criterion"].items():
+        if v.is_floating_point():
+            torch.testing.assert_close(b["criterion"][k], v, atol=1e-5, rtol=1e-4)
     # the run did train (weights moved away from the shared initialisation)
     torch.manual_seed(0)
     from fer_edge.trainers.models import create_model
 
-    init = create_model("ddp_probe_mlp", 3, 1).state_dict()
+    init = create_model(arch, 3, 1).state_dict()
     moved = max(float((init[k] - v).abs().max()) for k, v in a["state_dict"].items())
     assert moved > 1e-3
