@@ -51,6 +51,24 @@ def _quant_config(args: argparse.Namespace):
     return QuantConfig(method=args.method, tool=args.tool, target=target, min_agreement=args.min_agreement)
 
 
+def _trt_cache_version(args: argparse.Namespace):
+    """The TensorRT version for ``--trt-cache`` as (major, minor, patch), checked before any work is done."""
+    if args.precision != "int8":
+        raise InvalidInputError("--trt-cache is an INT8 calibration cache; use it with --precision int8")
+    if args.target:
+        from .targets import check_precision_for_target
+
+        check_precision_for_target("int8", args.target, "cache")
+    try:
+        version = tuple(int(v) for v in args.trt_version.split(".")[:3])
+    except ValueError:
+        raise InvalidInputError(f"--trt-version must look like 8.5.2, got {args.trt_version!r}") from None
+    if not version or version[0] >= 11:
+        raise InvalidInputError(f"TensorRT {args.trt_version} has no calibration caches (removed in 11); drop "
+                                "--trt-cache: the Q/DQ ONNX is what TensorRT 11 builds")
+    return (version + (0, 0, 0))[:3]
+
+
 def run(args: argparse.Namespace) -> int:
     from fer_edge.calibration.dataset import calibration_set_from_path
 
@@ -63,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         check_precision_for_target(args.precision, args.target)
     if args.precision == "int8":
         _quant_config(args)  # bad combinations (--target onnxruntime --tool modelopt) fail before calibration
+    cache_version = _trt_cache_version(args) if args.trt_cache else None
     out = Path(args.output) if args.output else default_output(src, args.precision)
     results = {"fp32": src}
     if args.precision == "int8":
@@ -80,12 +99,8 @@ def run(args: argparse.Namespace) -> int:
         if args.trt_cache:
             from fer_edge.calibration.ranges import calibration_cache_from_onnx
 
-            if args.target == "tensorrt11":
-                raise InvalidInputError("TensorRT 11 has no calibration caches; drop --trt-cache (the Q/DQ ONNX is "
-                                        "what TensorRT 11 builds)")
-            version = tuple(int(v) for v in args.trt_version.split(".")[:3])
             calibration_cache_from_onnx(src, calib.inputs, args.trt_cache, method=args.cache_method,
-                                        version=(version + (0, 0, 0))[:3])
+                                        version=cache_version)
             log.info("wrote TensorRT %s calibration cache %s (for %s)", args.trt_version, args.trt_cache, src)
     else:
         from .fp16 import fp16_from_onnx

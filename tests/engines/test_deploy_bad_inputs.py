@@ -159,3 +159,24 @@ def test_cli_export_and_quantize_end_to_end(trained_checkpoint, tmp_path):
     assert (tmp_path / "m.int8.report.json").is_file() and (tmp_path / "m.int8.report.md").is_file()
     assert main(["quantize", str(out), "--precision", "fp16"]) == 0
     assert backend_from_path(tmp_path / "m.fp16.onnx").card.precision == "fp16"
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("extra, message", [
+    (["--trt-version", "8.5.x"], "--trt-version must look like"),
+    (["--trt-version", "11.4.0"], "no calibration caches"),
+    (["--target", "tensorrt11"], "cannot use an INT8 cache"),
+    (["--precision", "fp16"], "--precision int8"),
+])
+def test_cli_trt_cache_arguments_fail_before_any_work(pipeline, tmp_path, capsys, extra, message):
+    from fer_edge.cli import main
+
+    src = str(pipeline["simplify"].path)
+    out = tmp_path / "q.onnx"
+    # --calib names a folder that does not exist: the argument check must come before reading it.
+    args = ["quantize", src, "--calib", str(tmp_path / "missing"), "-o", str(out),
+            "--trt-cache", str(tmp_path / "c.cache")] + extra
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists() and not (tmp_path / "c.cache").exists()
