@@ -29,7 +29,7 @@ from typing import IO, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Uni
 import cv2
 import numpy as np
 
-from .errors import InvalidInputError
+from .errors import FerEdgeError, InvalidInputError
 from .face import Face
 from .video import to_bgr
 
@@ -140,6 +140,11 @@ class _TextWriter:
     def write_faces(self, frame: int, timestamp: float, faces: Iterable[Face], detected: bool = True) -> None:
         raise NotImplementedError
 
+    def _open_file(self) -> IO[str]:
+        if self._fh is None:
+            raise FerEdgeError(f"{self.path.name}: this writer was closed; create a new one to write more rows")
+        return self._fh
+
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
@@ -156,11 +161,11 @@ class JsonlWriter(_TextWriter):
     """JSON Lines: one object per face per frame (schema in the module doc); flushed per frame."""
 
     def write_faces(self, frame: int, timestamp: float, faces: Iterable[Face], detected: bool = True) -> None:
-        assert self._fh is not None, "writer is closed"
+        fh = self._open_file()
         for face in faces:
-            self._fh.write(json.dumps(face_row(frame, timestamp, face, detected)) + "\n")
+            fh.write(json.dumps(face_row(frame, timestamp, face, detected)) + "\n")
             self.rows += 1
-        self._fh.flush()
+        fh.flush()
 
 
 class CsvWriter(_TextWriter):
@@ -185,7 +190,7 @@ class CsvWriter(_TextWriter):
         self._csv.writerow(self.columns)
 
     def write_faces(self, frame: int, timestamp: float, faces: Iterable[Face], detected: bool = True) -> None:
-        assert self._fh is not None, "writer is closed"
+        fh = self._open_file()
         for face in faces:
             if self._csv is None:
                 if self.labels is None:
@@ -198,7 +203,7 @@ class CsvWriter(_TextWriter):
             row.append(int(bool(detected)))
             self._csv.writerow(row)  # type: ignore[union-attr]
             self.rows += 1
-        self._fh.flush()
+        fh.flush()
 
     def close(self) -> None:
         if self._fh is not None and self._csv is None:

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_edge.errors import InvalidInputError
+from fer_edge.errors import FerEdgeError, InvalidInputError
 from fer_edge.face import Face
 from fer_edge.writers import CSV_BASE_COLUMNS, CsvWriter, JsonlWriter, TrackSummary, VideoWriter, face_row
 
@@ -72,6 +72,15 @@ def test_jsonl_schema(tmp_path):
     assert lines[0]["frame"] == 3 and lines[1]["track_id"] == 8 and lines[0]["box"] == [10.0, 20.0, 60.0, 80.0]
     assert lines[0]["probs"] == {"neutral": 0.1, "happiness": 0.8, "surprise": 0.1}
     assert face_row(3, 0.12, _face(7)) == lines[0]
+
+
+@pytest.mark.parametrize("writer", [CsvWriter, JsonlWriter])
+def test_writing_to_a_closed_text_writer_raises_a_typed_error(tmp_path, writer):
+    w = writer(tmp_path / "out.txt")
+    w.write_faces(0, 0.0, [_face(1)])
+    w.close()
+    with pytest.raises(FerEdgeError, match="closed"):
+        w.write_faces(1, 0.04, [_face(1)])
 
 
 def test_video_writer_keeps_first_size_and_converts_formats(tmp_path):
