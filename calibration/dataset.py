@@ -57,7 +57,11 @@ class CalibrationSet:
         """JSON-able summary for provenance."""
         d: Dict[str, Any] = {"source": self.source, "samples": len(self), "sha256": self.sha256()}
         if self.labels is not None:
-            d["class_counts"] = np.bincount(self.labels, minlength=int(self.labels.max()) + 1).tolist()
+            labels = np.asarray(self.labels, dtype=np.int64)
+            known = labels[labels >= 0]  # negative = unlabelled (the .npz reader keeps them when labels run out)
+            d["class_counts"] = np.bincount(known, minlength=int(known.max()) + 1 if known.size else 0).tolist()
+            if known.size < labels.size:
+                d["unlabelled"] = int(labels.size - known.size)
         if self.skipped:
             d["skipped"] = int(self.skipped)
         d.update(self.extra)

@@ -170,3 +170,12 @@ def test_real_blazeface_finds_the_astronaut(tmp_path):
     cv2.imwrite(str(tmp_path / "astronaut.png"), cv2.cvtColor(data_mod.astronaut(), cv2.COLOR_RGB2BGR))
     data = calibration_set_from_images(tmp_path, make_card(), faces="detect")
     assert len(data) == 1 and data.skipped == 0
+
+
+def test_info_counts_classes_and_unlabelled_samples():
+    # The .npz reader keeps label -1 samples when labelled ones run out; provenance must not crash on them.
+    inputs = np.zeros((5, 1, 4, 4), np.float32)
+    info = CalibrationSet(inputs, np.array([0, 2, -1, 2, -1]), "t").info()
+    assert info["class_counts"] == [1, 0, 2] and info["unlabelled"] == 2
+    info = CalibrationSet(inputs, np.full(5, -1), "t").info()
+    assert info["class_counts"] == [] and info["unlabelled"] == 5
