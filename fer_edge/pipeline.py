@@ -361,6 +361,10 @@ def measure_fps(
 
     from .video import moving_faces_frames
 
+    if int(frames) < 1 or int(faces) < 1 or int(warmup) < 0:
+        raise InvalidInputError(
+            f"measure_fps needs frames >= 1, faces >= 1 and warmup >= 0, got {frames}, {faces}, {warmup}"
+        )
     face = _synthetic_face() if face_image is None else face_image
     face_size = min(200, size[0] // faces - 20)
     clip = moving_faces_frames(face, n=frames + warmup, size=size, faces=faces, face_size=face_size)

@@ -690,6 +690,8 @@ def moving_faces_frames(
         background: gray level of the background.
     """
     width, height = int(size[0]), int(size[1])
+    if int(faces) < 1 or int(face_size) < 1:
+        raise InvalidInputError(f"faces and face_size must be >= 1, got faces={faces}, face_size={face_size}")
     patch = to_bgr(face, "face")
     scale = face_size / patch.shape[1]
     patch = cv2.resize(patch, (face_size, max(1, int(round(patch.shape[0] * scale)))), interpolation=cv2.INTER_AREA)

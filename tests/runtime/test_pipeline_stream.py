@@ -267,3 +267,10 @@ def test_frames_without_a_recognizer_call_report_zero_stage_times():
     for r in results[1:3]:
         assert not r.faces
         assert all(r.timings[k] == 0.0 for k in ("detect", "preprocess", "infer", "postprocess"))
+
+
+@pytest.mark.parametrize("kw", [{"faces": 0}, {"frames": 0}, {"warmup": -1}])
+def test_measure_fps_rejects_empty_runs_with_a_typed_error(kw):
+    # faces=0 was a ZeroDivisionError; frames=0 returned an all-zero report as if measured.
+    with pytest.raises(InvalidInputError, match="measure_fps"):
+        measure_fps(recognizer=FakeRecognizer(), face_image=np.full((40, 40, 3), 200, np.uint8), **kw)

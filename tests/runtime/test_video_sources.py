@@ -89,6 +89,8 @@ def test_moving_faces_frames_are_deterministic_and_sized():
     b = moving_faces_frames(face, n=3, size=(160, 120), faces=2, face_size=40)
     assert all(x.shape == (120, 160, 3) and np.array_equal(x, y) for x, y in zip(a, b))
     assert not np.array_equal(a[0], a[1])  # it moves
+    with pytest.raises(InvalidInputError, match="faces"):
+        moving_faces_frames(face, n=3, size=(160, 120), faces=0)
 
 
 @pytest.mark.parametrize(
