@@ -114,6 +114,7 @@ def calibration_inputs(calib, card: ModelCard) -> Tuple[np.ndarray, Dict[str, An
     if isinstance(calib, (str, Path)):
         calib = calibration_set_from_path(calib, card)
     if isinstance(calib, CalibrationSet):
+        _check_finite(calib.inputs, calib.source or "the calibration set")
         return calib.inputs, calib.info()
     arr = np.asarray(calib)
     if arr.ndim != 4 or tuple(arr.shape[1:]) != card.input_shape:
@@ -124,9 +125,18 @@ def calibration_inputs(calib, card: ModelCard) -> Tuple[np.ndarray, Dict[str, An
     if len(arr) == 0:
         raise InvalidInputError("calibration batch is empty; pass at least one preprocessed face")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
+    _check_finite(arr, "the calibration batch")
     import hashlib
 
     return arr, {"source": "array", "samples": int(len(arr)), "sha256": hashlib.sha256(arr.tobytes()).hexdigest()}
+
+
+def _check_finite(inputs: np.ndarray, where: str) -> None:
+    """NaN/inf inputs would give NaN/inf activation ranges and a model that outputs garbage."""
+    bad = int(np.sum(~np.isfinite(inputs).reshape(len(inputs), -1).all(axis=1))) if len(inputs) else 0
+    if bad:
+        raise InvalidInputError(f"{where} has {bad} sample(s) with NaN or inf values; calibrate on preprocessed "
+                                "faces (fer_edge.preprocess output)")
 
 
 def _ort_quantize(src: Path, dst: Path, inputs: np.ndarray, config: QuantConfig, input_name: str) -> str:

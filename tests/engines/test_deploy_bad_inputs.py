@@ -180,3 +180,17 @@ def test_cli_trt_cache_arguments_fail_before_any_work(pipeline, tmp_path, capsys
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not out.exists() and not (tmp_path / "c.cache").exists()
+
+
+def test_non_finite_calibration_inputs_are_refused():
+    from fer_edge.calibration.dataset import CalibrationSet
+    from fer_edge.engines.quantize import calibration_inputs
+
+    card = make_card()
+    arr = np.zeros((4,) + card.input_shape, np.float32)
+    arr[2, 0, 0, 0] = np.nan
+    with pytest.raises(InvalidInputError, match="1 sample"):
+        calibration_inputs(arr, card)
+    arr[2, 0, 0, 0] = np.inf
+    with pytest.raises(InvalidInputError, match="NaN or inf"):
+        calibration_inputs(CalibrationSet(arr, None, "set"), card)
