@@ -60,6 +60,7 @@ def test_batches_in_order_then_none_then_cache_written(tmp_path, version):
     # TensorRT wrote the cache through the calibrator
     written = CalibrationCache.load(cache)
     assert written.algorithm == "EntropyCalibration2" and "input" in written.scales
+    assert written.version == {"8.5.2.2": (8, 5, 2), "10.3.0": (10, 3, 0)}[version]
     calib.close()
     assert not cuda.memory, "device buffers were not freed"
 

@@ -276,11 +276,13 @@ def make_fake_tensorrt(version: str = "10.3.0") -> types.ModuleType:
             calls.append(("get_batch", None if pointers is None else list(pointers)))
             if pointers is None:
                 break
-        tag = major * 1000 + minor * 100 if major < 10 else major * 10000 + minor * 100
+        patch = _version_tuple(version)[2]
+        tag = major * 1000 + minor * 100 + patch if major < 10 else major * 10000 + minor * 100 + patch
         algo = {"ENTROPY_CALIBRATION_2": "EntropyCalibration2", "MINMAX_CALIBRATION": "MinMaxCalibration"}.get(
             calibrator.get_algorithm().name, "EntropyCalibration2")
         lines = [f"TRT-{tag}-{algo}"] + [f"{n}: 3c010a14" for n in names]
-        calibrator.write_calibration_cache(("\n".join(lines) + "\n").encode())
+        # The real bindings hand Python a buffer (memoryview-like), not bytes.
+        calibrator.write_calibration_cache(memoryview(("\n".join(lines) + "\n").encode()))
 
     trt.Builder = Builder
 
