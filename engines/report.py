@@ -17,6 +17,8 @@ import numpy as np
 from fer_edge.errors import InvalidInputError
 from fer_edge.metrics import class_scores, confusion_matrix
 
+from .artifact import agreement
+
 log = logging.getLogger(__name__)
 
 ORDER = ("fp32", "fp16", "int8")
@@ -82,29 +84,30 @@ def quantization_report(
 
     if "fp32" not in models:
         raise InvalidInputError("the report needs the fp32 model as its reference (key 'fp32')")
-    backends = {k: backend_from_path(v, threads=threads) for k, v in models.items()}
-    card = backends["fp32"].card
-    for name, b in backends.items():
-        if b.card.labels != card.labels or b.card.input_size != card.input_size:
-            raise InvalidInputError(f"{name} model's card (labels/input size) differs from the fp32 model's")
-    x, y, source = _labelled_set(labelled, card, size, npz_key, faces)
-    outputs = {k: b.infer(x) for k, b in backends.items()}
+    backends = {}
+    try:
+        for k, v in models.items():
+            backends[k] = backend_from_path(v, threads=threads)
+        card = backends["fp32"].card
+        for name, b in backends.items():
+            if (b.card.labels, b.card.input_size, b.card.output) != (card.labels, card.input_size, card.output):
+                raise InvalidInputError(f"{name} model's card (labels/input size/output kind) differs from the fp32 "
+                                        "model's; compare conversions of one export")
+        x, y, source = _labelled_set(labelled, card, size, npz_key, faces)
+        outputs = {k: b.infer(x) for k, b in backends.items()}
+    finally:
+        for b in backends.values():
+            b.close()
     ref = outputs["fp32"]
     rows: List[Dict[str, Any]] = []
     names = sorted(outputs, key=lambda k: (ORDER.index(k) if k in ORDER else len(ORDER), k))
     for name in names:
         out = outputs[name]
-        delta = np.abs(out - ref)
+        agree, max_diff, mean_diff = agreement(ref, out)
         row = {"precision": name, "path": str(models[name]), "card_precision": backends[name].card.precision}
         row.update(classification_metrics(y, out.argmax(1), card.num_classes))
-        row.update({
-            "top1_agreement": float(np.mean(out.argmax(1) == ref.argmax(1))),
-            "max_abs_diff": float(delta.max()),
-            "mean_abs_diff": float(delta.mean()),
-        })
+        row.update({"top1_agreement": agree, "max_abs_diff": max_diff, "mean_abs_diff": mean_diff})
         rows.append(row)
-    for b in backends.values():
-        b.close()
     return {
         "meta": {"labels": list(card.labels), "samples": int(len(y)), "source": source, "output": card.output,
                  "model": card.name, "runtime": "onnxruntime CPU", "machine": platform.machine()},

@@ -99,3 +99,15 @@ def test_classification_metrics_by_hand():
     # class 0: P=1, R=0.5, F1=2/3; class 1: P=2/3, R=1, F1=0.8; class 2 absent → excluded from the macro mean
     assert m["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
     assert m["per_class_recall"] == [0.5, 1.0, 0.0]
+
+
+def test_report_refuses_models_with_another_output_kind(pipeline, trained_checkpoint, tmp_path):
+    # |probs - logits| is not a quantization error: the report must refuse to compare them.
+    from fer_edge.engines.export import ExportConfig, onnx_from_checkpoint
+    from fer_edge.engines.report import quantization_report
+
+    from fer_edge.errors import InvalidInputError
+
+    probs = onnx_from_checkpoint(trained_checkpoint, tmp_path / "p.onnx", ExportConfig(output="probs"))
+    with pytest.raises(InvalidInputError, match="output kind"):
+        quantization_report({"fp32": pipeline["simplify"].path, "int8": probs.path}, pipeline["calib"])
