@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="auto", help="reader name (default: guessed from the path)")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate")
     parser.add_argument("--ferplus-csv", default="", help="fer2013.csv matching a fer2013new.csv dataset")
+    parser.add_argument("--labels", default="", help="alternative label set stored in the .npz (e.g. fer2013: "
+                        "fer2013_y_* of ferplus.npz); default: y_* / class_names")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch / ONNX Runtime")
     parser.add_argument("--tta-flip", action="store_true", help="average with the horizontally flipped input")
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_model_file(
         args.model, args.data, dataset=args.dataset, split=args.split, batch_size=args.batch_size,
         threads=args.threads, tta_flip=args.tta_flip, fer2013_csv=args.ferplus_csv, limit=args.limit,
+        label_set=args.labels,
     )
     sys.stdout.write(_summary(result) + "\n")
     if args.out:

@@ -37,6 +37,8 @@ class TrainConfig:
         targets: "soft" (vote distributions where the dataset has them, else one-hot) or "hard" (majority).
         val_fraction: share of train held out for validation when the dataset has no val split.
         ferplus_csv: FER2013 ``fer2013.csv`` that a ``fer2013new.csv`` (FER+ votes) refers to.
+        labels: "" = the dataset's own labels; for an .npz, a stored alternative label set (``"fer2013"`` reads
+            ``fer2013_y_*`` / ``fer2013_class_names`` of ``ferplus.npz``).
         affectnet_classes: 8 (with contempt) or 7 AffectNet classes.
         limit_per_split: keep only the first N images of each split (smoke tests); 0 = all.
     Model card / preprocessing: input_size, color, mean, std, crop_margin, name, version.
@@ -63,6 +65,7 @@ class TrainConfig:
     targets: str = "soft"
     val_fraction: float = 0.1
     ferplus_csv: str = ""
+    labels: str = ""
     affectnet_classes: int = 8
     limit_per_split: int = 0
     # model card / preprocessing
@@ -223,6 +226,8 @@ class TrainConfig:
     def sha256(self) -> str:
         """Hash of the settings that define the result (not output_dir/progress/threads)."""
         data = {k: v for k, v in self.to_dict().items() if k not in _NON_RESULT_KEYS}
+        if not data["labels"]:  # added later: the default leaves older runs' hashes unchanged
+            del data["labels"]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def replace(self, **changes: Any) -> "TrainConfig":

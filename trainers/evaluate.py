@@ -89,6 +89,7 @@ def evaluate_model_file(
     tta_flip: bool = False,
     fer2013_csv: str = "",
     limit: int = 0,
+    label_set: str = "",
 ) -> Dict[str, Any]:
     """Evaluate a checkpoint (``.ckpt``/``.pt``) or an exported model (``.onnx``/``.engine``) on a dataset split.
 
@@ -105,7 +106,7 @@ def evaluate_model_file(
     model_path = Path(model_path)
     if not model_path.exists():
         raise InvalidInputError(f"model not found: {model_path}")
-    data = load_dataset(data_path, dataset, fer2013_csv=fer2013_csv)
+    data = load_dataset(data_path, dataset, fer2013_csv=fer2013_csv, label_set=label_set)
     if limit:
         data = limit_splits(data, limit)
     if split not in data.splits:

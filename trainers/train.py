@@ -312,7 +312,8 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
 
     # ---- data
     t0 = time.perf_counter()
-    data = load_dataset(cfg.data, cfg.dataset, fer2013_csv=cfg.ferplus_csv, affectnet_classes=cfg.affectnet_classes)
+    data = load_dataset(cfg.data, cfg.dataset, fer2013_csv=cfg.ferplus_csv, affectnet_classes=cfg.affectnet_classes,
+                        label_set=cfg.labels)
     data = limit_splits(split_off_val(data, cfg.val_fraction, cfg.seed), cfg.limit_per_split)
     k = data.num_classes
     if cfg.num_classes and cfg.num_classes != k:
@@ -361,7 +362,7 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
         ck = load_checkpoint(rpath)
         old = TrainConfig.from_dict(ck["config"], source=str(rpath))
         if old.sha256() != cfg.sha256():
-            diff = sorted(k_ for k_, v in cfg.to_dict().items() if old.to_dict().get(k_) != v)
+            diff = sorted(k_ for k_, v in cfg.to_dict().items() if old.to_dict().get(k_, v) != v)
             logger.warning("resuming %s with changed settings %s; the result will differ from the original run",
                            rpath, diff)
         model.load_state_dict(ck["state_dict"])

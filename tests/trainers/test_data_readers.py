@@ -206,6 +206,39 @@ def test_npz_with_ferplus_keys(tmp_path):
     assert "MIT" in d.source["licence"]
 
 
+def _ferplus_npz_with_fer2013_labels(path):
+    votes = np.array([[0] * i + [8] + [0] * (9 - i) for i in range(8)])
+    np.savez(path, x_train=np.zeros((8, 48, 48), np.uint8), y_train=np.arange(8), votes_train=votes,
+             x_test=np.zeros((2, 48, 48), np.uint8), y_test=np.array([0, 1]), votes_test=votes[:2],
+             leak_test=np.array([True, False]), class_names=np.array(FERPLUS_LABELS),
+             fer2013_y_train=np.array([3, 6, 0, 2, 1, 5, 4, 0]), fer2013_y_test=np.array([5, 4]),
+             fer2013_class_names=np.array(FER2013_LABELS))
+
+
+def test_npz_alternative_label_set(tmp_path):
+    """labels: fer2013 trains on the original FER2013 labels stored beside the FER+ ones (no re-pack)."""
+    _ferplus_npz_with_fer2013_labels(tmp_path / "f.npz")
+    d = D.load_dataset(tmp_path / "f.npz", label_set="fer2013")
+    assert d.labels == FER2013_LABELS
+    assert d.splits["train"].labels.tolist() == [3, 6, 0, 2, 1, 5, 4, 0] and d.splits["test"].labels.tolist() == [5, 4]
+    assert d.splits["train"].soft is None  # FER+ votes do not describe FER2013 labels
+    assert d.splits["test"].leak.tolist() == [True, False]
+    assert d.source["labels"] == "fer2013"
+    assert D.load_dataset(tmp_path / "f.npz").labels == FERPLUS_LABELS  # default unchanged
+
+
+def test_npz_unknown_label_set_lists_the_available_ones(tmp_path):
+    _ferplus_npz_with_fer2013_labels(tmp_path / "f.npz")
+    with pytest.raises(InvalidInputError, match=r"'affectnet'.*\['fer2013'\]"):
+        D.load_dataset(tmp_path / "f.npz", label_set="affectnet")
+
+
+def test_label_set_with_a_non_npz_reader_is_an_error(tmp_path):
+    _img(tmp_path / "train" / "happiness" / "0.png")
+    with pytest.raises(InvalidInputError, match="npz"):
+        D.load_dataset(tmp_path, "folder", label_set="fer2013")
+
+
 # ----------------------------------------------------------------------------------------------- bad input
 def test_missing_path_names_it(tmp_path):
     with pytest.raises(InvalidInputError, match="nope"):

@@ -65,3 +65,15 @@ def test_cli_print_config(tmp_path, capsys):
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_parse(path):
     TrainConfig.from_file(path)
+
+
+def test_labels_setting_changes_the_hash_only_when_set():
+    """``labels`` was added later: its default must leave the hashes recorded by older runs unchanged."""
+    import dataclasses
+    import hashlib
+    import json
+
+    cfg = TrainConfig()
+    old = {k: v for k, v in cfg.to_dict().items() if k not in ("output_dir", "progress", "threads", "device", "labels")}
+    assert cfg.sha256() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()
+    assert dataclasses.replace(cfg, labels="fer2013").sha256() != cfg.sha256()
