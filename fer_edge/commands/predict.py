@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Iterator, List, Tuple
 
 from ..errors import InvalidInputError
+from ..video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, source_kind
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,8 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def is_video_source(source: str) -> bool:
-    """True for camera indices, URLs, GStreamer pipelines and video files."""
-    if source.isdigit() or "://" in source or "!" in source:
+    """True for camera indices (``0``, ``/dev/video0``), URLs, GStreamer pipelines and video files."""
+    if source_kind(source) in ("camera", "url", "gstreamer"):
         return True
     return Path(source).suffix.lower() in VIDEO_SUFFIXES
 
@@ -70,11 +68,12 @@ def _frames(paths: List[Path]) -> Iterator[Tuple[Path, object]]:
 
 
 def detector_options(args: argparse.Namespace) -> dict:
+    """The detector keyword arguments the user set (--score-threshold, --min-face); absent ones are left out."""
     opts = {}
-    if args.score_threshold is not None:
-        opts["score_threshold"] = args.score_threshold
-    if args.min_face is not None:
-        opts["min_face"] = args.min_face
+    for name in ("score_threshold", "min_face"):
+        value = getattr(args, name, None)
+        if value is not None:
+            opts[name] = value
     return opts
 
 

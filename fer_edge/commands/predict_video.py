@@ -85,15 +85,6 @@ class _Preview:
                 pass
 
 
-def _detector_options(args: argparse.Namespace) -> dict:
-    opts = {}
-    for name in ("score_threshold", "min_face"):
-        value = getattr(args, name, None)
-        if value is not None:
-            opts[name] = value
-    return opts
-
-
 def run_video(args: argparse.Namespace) -> int:
     """Run the video pipeline for ``fer-edge predict`` and write what ``args`` asks for.
 
@@ -105,6 +96,7 @@ def run_video(args: argparse.Namespace) -> int:
     """
     from ..pipeline import stream
     from ..writers import CsvWriter, JsonlWriter, TrackSummary, VideoWriter
+    from .predict import detector_options
 
     source: str = str(args.source)
     out = Path(args.out) if getattr(args, "out", None) else None
@@ -117,7 +109,7 @@ def run_video(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--every and --skip must be >= 1 (got --every {every}, --skip {skip})")
     detector = getattr(args, "detector", "blazeface")
     detector = None if detector in (None, "none") else detector
-    options = _detector_options(args) if detector else None
+    options = detector_options(args) if detector else None
     target: Any = int(source) if source.strip().isdigit() else source
 
     s = stream(

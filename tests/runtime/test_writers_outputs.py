@@ -184,3 +184,15 @@ def test_show_without_display_is_ignored_with_a_warning(astronaut_clip, tiny_onn
     rc = run_video(_args(astronaut_clip, model=str(tiny_onnx_model), show=True, skip=6))
     assert rc == 0
     assert any("--show ignored" in r.message for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "source, video",
+    [("0", True), ("/dev/video0", True), ("rtsp://cam/1", True), ("v4l2src ! appsink", True), ("clip.mp4", True),
+     ("clip.ts", True), ("clip.flv", True), ("clip.3gp", True), ("photo.jpg", False), ("photo.png", False)],
+)
+def test_cli_predict_sends_every_video_source_kind_to_the_video_loop(source, video):
+    # /dev/videoN and .ts/.flv/.3gp files used to be taken for images ("could not be read as an image").
+    from fer_edge.commands.predict import is_video_source
+
+    assert is_video_source(source) is video
