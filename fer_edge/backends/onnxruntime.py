@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..card import CARD_METADATA_KEY, ModelCard
-from ..errors import InvalidInputError, ModelFormatError
+from ..errors import FerEdgeError, InvalidInputError, ModelFormatError
 from .base import Backend
 
 log = logging.getLogger(__name__)
@@ -116,15 +116,21 @@ class OnnxRuntimeBackend(Backend):
         if isinstance(out_shape[1], int):
             self.card.check_output_width(out_shape[1], where=self.path.name)
 
+    def _live_session(self):
+        if self._session is None:
+            raise FerEdgeError(f"the ONNX Runtime backend for {self.path.name} was closed; create a new one")
+        return self._session
+
     def _infer(self, batch: np.ndarray) -> np.ndarray:
-        out = self._session.run([self._output_name], {self._input_name: batch})[0]
+        out = self._live_session().run([self._output_name], {self._input_name: batch})[0]
         if out.ndim != 2 or out.shape[1] != self.card.num_classes:
             self.card.check_output_width(out.shape[-1], where=self.path.name)
         return out.astype(np.float32, copy=False)
 
     def io_summary(self):
-        rows = [(i.name, tuple(i.shape), i.type) for i in self._session.get_inputs()]
-        return tuple(rows + [(o.name, tuple(o.shape), o.type) for o in self._session.get_outputs()])
+        session = self._live_session()
+        rows = [(i.name, tuple(i.shape), i.type) for i in session.get_inputs()]
+        return tuple(rows + [(o.name, tuple(o.shape), o.type) for o in session.get_outputs()])
 
     def close(self) -> None:
         self._session = None

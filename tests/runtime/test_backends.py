@@ -5,7 +5,7 @@ from tiny_models import write_tiny_classifier
 from fer_edge.backends import backend_from_path
 from fer_edge.backends.onnxruntime import OnnxRuntimeBackend, choose_providers
 from fer_edge.card import FERPLUS_LABELS, ModelCard
-from fer_edge.errors import InvalidInputError, MissingDependencyError, ModelFormatError
+from fer_edge.errors import FerEdgeError, InvalidInputError, MissingDependencyError, ModelFormatError
 
 
 def test_reads_card_from_metadata_and_infers(tiny_onnx_model):
@@ -76,3 +76,12 @@ def test_bad_paths(tmp_path):
     engine.write_bytes(b"x")
     with pytest.raises(MissingDependencyError, match=r"fer-edge\[trt\]"):
         backend_from_path(engine)
+
+
+def test_closed_backend_raises_a_typed_error(tiny_onnx_model):
+    backend = backend_from_path(tiny_onnx_model)
+    batch = np.zeros((1, *backend.card.input_shape), np.float32)
+    backend.close()
+    backend.close()  # idempotent
+    with pytest.raises(FerEdgeError, match="closed"):  # was AttributeError: 'NoneType' has no 'run'
+        backend.infer(batch)
