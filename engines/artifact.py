@@ -157,10 +157,29 @@ def ort_session(model_or_path, threads: int = 1):
                                 providers=["CPUExecutionProvider"])
 
 
+def fixed_batch(model) -> Optional[int]:
+    """The first graph input's batch size if it is fixed (a static-batch export), else None."""
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    return int(dims[0].dim_value) if dims and dims[0].dim_value > 0 else None
+
+
 def run_session(session, batch: np.ndarray, chunk: int = 64) -> np.ndarray:
-    """Run a single-input session over ``batch`` in chunks; returns the first output as float32."""
-    name = session.get_inputs()[0].name
-    outs = [session.run(None, {name: batch[i : i + chunk]})[0] for i in range(0, len(batch), chunk)]
+    """Run a single-input session over ``batch`` in chunks; returns the first output as float32.
+
+    A model with a fixed batch size is fed exactly that many samples per run (the last chunk padded by repeating
+    its final sample, the padding dropped from the result).
+    """
+    inp = session.get_inputs()[0]
+    name = inp.name
+    fixed = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) and inp.shape[0] > 0 else None
+    chunk = fixed or chunk
+    outs = []
+    for i in range(0, len(batch), chunk):
+        part = batch[i : i + chunk]
+        n = len(part)
+        if fixed and n < fixed:
+            part = np.concatenate([part, np.repeat(part[-1:], fixed - n, axis=0)])
+        outs.append(session.run(None, {name: part})[0][:n])
     return np.concatenate(outs, axis=0).astype(np.float32) if outs else np.zeros((0, 0), np.float32)
 
 

@@ -41,7 +41,7 @@ class ExportConfig:
     Attributes:
         opset: ONNX opset (17 is the TensorRT 8.5+ and ONNX Runtime 1.14+ common ground).
         output: "logits" or "probs" (softmax in the graph); None keeps what the card says.
-        dynamic_batch: symbolic batch axis; False fixes it to ``parity_batch``.
+        dynamic_batch: symbolic batch axis; False fixes the batch to 1 (one face per inference).
         use_ema: export the EMA weights when the checkpoint has them.
         parity_batch: inputs in the ORT-vs-torch check.
         atol: the largest |Δ| accepted in the check; above it the export fails and nothing is written.
@@ -105,7 +105,8 @@ def onnx_from_checkpoint(ckpt, out, config: ExportConfig = ExportConfig()) -> St
             warnings.simplefilter("ignore")  # legacy exporter DeprecationWarning / TracerWarnings
             try:
                 torch.onnx.export(
-                    net, (x,), str(tmp), input_names=[config.input_name], output_names=[out_name],
+                    net, (x if config.dynamic_batch else x[:1],), str(tmp), input_names=[config.input_name],
+                    output_names=[out_name],
                     dynamic_axes=dynamic, opset_version=int(config.opset), do_constant_folding=True,
                     dynamo=False,
                 )

@@ -30,6 +30,7 @@ from .artifact import (
     attach_card,
     card_for_step,
     file_sha256,
+    fixed_batch,
     load_onnx,
     open_parent,
     ort_session,
@@ -150,9 +151,12 @@ def _ort_quantize(src: Path, dst: Path, inputs: np.ndarray, config: QuantConfig,
         quantize_static,
     )
 
+    step = fixed_batch(load_onnx(src)) or config.batch_size  # a static-batch model takes only its own size
+    usable = len(inputs) - len(inputs) % step
+
     class _Reader(CalibrationDataReader):
         def __init__(self):
-            self._batches = iter(inputs[i : i + config.batch_size] for i in range(0, len(inputs), config.batch_size))
+            self._batches = iter(inputs[i : i + step] for i in range(0, usable, step))
 
         def get_next(self):
             batch = next(self._batches, None)
@@ -190,7 +194,7 @@ def _ort_quantize(src: Path, dst: Path, inputs: np.ndarray, config: QuantConfig,
         # ourselves (2048 bins → 128 levels) and hand them to ORT as per-tensor range overrides.
         from fer_edge.calibration.ranges import activation_ranges
 
-        batches = [inputs[i : i + config.batch_size] for i in range(0, len(inputs), config.batch_size)]
+        batches = [inputs[i : i + step] for i in range(0, usable, step)]
         amax = activation_ranges(src, batches, "entropy")
         extra["TensorQuantOverrides"] = {
             name: [{"rmin": np.array(-a, np.float32), "rmax": np.array(a, np.float32)}]

@@ -49,7 +49,7 @@ def simplified_onnx(path, out=None, *, atol: float = 1e-4, batch: int = 8) -> St
     child = card_for_step(card, "simplify", file_sha256(path), f"onnxsim {getattr(onnxsim, '__version__', '?')}",
                           nodes_before=before, nodes_after=len(simple.graph.node))
     attach_card(simple, child)
-    x = probe_batch(card, batch, seed=1)
+    x = probe_batch(card, batch, seed=1)  # run_session feeds a static-batch model its own batch size
     with atomic_path(out) as tmp:
         save_onnx(simple, tmp)  # runs onnx.checker
         ref, new = ort_session(path), ort_session(tmp)

@@ -92,3 +92,21 @@ def test_probs_output(trained_checkpoint, tmp_path):
     assert backend.card.output == "probs"
     out = backend.infer(np.zeros((3,) + backend.card.input_shape, np.float32))
     np.testing.assert_allclose(out.sum(1), 1.0, atol=1e-5)
+
+
+def test_static_batch_export_is_batch_one_and_every_step_runs(trained_checkpoint, tmp_path):
+    # `fer-edge export --static-batch`: a batch-1 graph that simplify, fp16 and int8 can still check.
+    import onnx
+    from fer_edge.engines.export import ExportConfig, onnx_from_checkpoint
+    from fer_edge.engines.fp16 import fp16_from_onnx
+    from fer_edge.engines.quantize import QuantConfig, qdq_from_onnx
+    from fer_edge.engines.simplify import simplified_onnx
+
+    raw = onnx_from_checkpoint(trained_checkpoint, tmp_path / "s.onnx", ExportConfig(dynamic_batch=False))
+    assert onnx.load(str(raw.path)).graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
+    sim = simplified_onnx(raw.path)
+    assert fp16_from_onnx(sim.path).details["agreement"] >= 0.98
+    from fer_edge.engines.artifact import probe_batch
+
+    calib = probe_batch(sim.card, 10)
+    assert qdq_from_onnx(sim.path, calib, config=QuantConfig(min_agreement=0.0)).details["samples"] == 10
