@@ -365,16 +365,21 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
             diff = sorted(k_ for k_, v in cfg.to_dict().items() if old.to_dict().get(k_, v) != v)
             logger.warning("resuming %s with changed settings %s; the result will differ from the original run",
                            rpath, diff)
-        model.load_state_dict(ck["state_dict"])
-        optimizer.load_state_dict(ck["optimizer"])
-        scheduler.load_state_dict(ck["scheduler"])
-        if ck.get("scaler"):
-            scaler.load_state_dict(ck["scaler"])
-        if ema is not None and ck.get("ema_state_dict"):
-            ema.module.load_state_dict(ck["ema_state_dict"])
-            ema.updates = int(ck["train_state"].get("ema_updates", 0))
-        ts = ck["train_state"]
-        state = _State(ts["epoch"], ts["step"], ts["best"], ts["best_epoch"], ts["bad_epochs"])
+        try:
+            model.load_state_dict(ck["state_dict"])
+            optimizer.load_state_dict(ck["optimizer"])
+            scheduler.load_state_dict(ck["scheduler"])
+            if ck.get("scaler"):
+                scaler.load_state_dict(ck["scaler"])
+            ts = ck["train_state"]
+            if ema is not None and ck.get("ema_state_dict"):
+                ema.module.load_state_dict(ck["ema_state_dict"])
+                ema.updates = int(ts.get("ema_updates", 0))
+            state = _State(ts["epoch"], ts["step"], ts["best"], ts["best_epoch"], ts["bad_epochs"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            detail = f"it lacks {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+            raise InvalidInputError(f"cannot resume from {rpath}: {detail}; resume needs the last.ckpt of a run "
+                                    f"with the same arch, model_kwargs, loss and optimizer") from exc
         history = list(ts.get("history", []))
         if criterion_state := ck.get("criterion"):
             missing, unexpected = criterion.load_state_dict(criterion_state, strict=False)

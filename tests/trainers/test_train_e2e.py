@@ -88,6 +88,20 @@ def test_resume_continues_the_same_run(tmp_path):
     assert [h["train_loss"] for h in full["history"]] == pytest.approx([h["train_loss"] for h in resumed["history"]])
 
 
+def test_resume_from_an_incompatible_checkpoint_is_a_clear_error(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1, max_steps_per_epoch=1)
+    train(cfg)
+    ck = load_checkpoint(tmp_path / "run" / "last.ckpt")
+    del ck["optimizer"]
+    from fer_edge.trainers.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "weights_only.ckpt", ck)
+    with pytest.raises(InvalidInputError, match="cannot resume.*optimizer"):
+        train(cfg.replace(epochs=2), resume=str(tmp_path / "weights_only.ckpt"))
+    with pytest.raises(InvalidInputError, match="cannot resume"):  # another architecture's weights
+        train(cfg.replace(epochs=2, arch="edgenet_s"), resume=str(tmp_path / "run" / "last.ckpt"))
+
+
 def test_num_classes_mismatch_names_the_setting(tmp_path):
     with pytest.raises(InvalidInputError, match="num_classes"):
         train(tiny_config(tmp_path, num_classes=7))
