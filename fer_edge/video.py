@@ -34,6 +34,7 @@ __all__ = [
     "to_bgr",
     "IMAGE_SUFFIXES",
     "VIDEO_SUFFIXES",
+    "image_files",
     "moving_faces_frames",
 ]
 
@@ -564,8 +565,13 @@ def _images(paths: List[Path], name: str, kind: str, fps: Optional[float], **kw:
                        timestamp=stamp, **kw)
 
 
+def image_files(folder: Path) -> List[Path]:
+    """The image files (``IMAGE_SUFFIXES``) directly in ``folder``, in natural order (frame2 before frame10)."""
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=_natural_key)
+
+
 def _folder(path: Path, fps: Optional[float], **kw: Any) -> FrameSource:
-    paths = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=_natural_key)
+    paths = image_files(path)
     if not paths:
         raise InvalidInputError(
             f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}); pass a folder of frames or a video"

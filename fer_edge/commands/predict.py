@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterator, List, Tuple
 
 from ..errors import InvalidInputError
-from ..video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, source_kind
+from ..video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, image_files, source_kind
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def is_video_source(source: str) -> bool:
 def image_paths(source: str) -> List[Path]:
     path = Path(source)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = image_files(path)
         if not files:
             raise InvalidInputError(f"No images ({', '.join(IMAGE_SUFFIXES)}) in folder {path}")
         return files

@@ -196,3 +196,12 @@ def test_cli_predict_sends_every_video_source_kind_to_the_video_loop(source, vid
     from fer_edge.commands.predict import is_video_source
 
     assert is_video_source(source) is video
+
+
+def test_cli_predict_lists_a_folder_in_natural_order_like_the_folder_source(tmp_path):
+    from fer_edge.commands.predict import image_paths
+
+    for name in ("frame10.png", "frame2.png", "frame1.png"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "not_an_image.jpg").mkdir()  # a folder with an image suffix is not an image
+    assert [p.name for p in image_paths(str(tmp_path))] == ["frame1.png", "frame2.png", "frame10.png"]
