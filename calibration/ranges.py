@@ -221,6 +221,12 @@ def cache_from_qdq(qdq_path, out, version: Tuple[int, int, int] = (8, 5, 2),
     for node in model.graph.node:
         if node.op_type == "QuantizeLinear" and node.input[0] not in inits:
             scale = inits.get(node.input[1])
+            zero = inits.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+            if zero is None or zero.dtype != np.int8 or np.any(zero != 0):
+                # uint8 / asymmetric (the ONNX Runtime CPU recipe): scale * 127 is not the tensor's range.
+                raise ModelFormatError(f"{qdq_path}: QuantizeLinear on {node.input[0]!r} is not symmetric int8 "
+                                       "(zero point must be an int8 0); use a TensorRT-target Q/DQ model "
+                                       "(`fer-edge quantize` without --target onnxruntime)")
             if scale is not None and scale.size == 1:
                 scales[node.input[0]] = float(scale.reshape(()))
     if not scales:

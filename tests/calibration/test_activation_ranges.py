@@ -89,3 +89,25 @@ def test_bad_inputs(tmp_path):
         activation_ranges(path, [], "minmax")
     with pytest.raises(ModelFormatError, match="no activation"):
         cache_from_qdq(path, tmp_path / "x.cache")
+
+
+@pytest.mark.parametrize("zp_dtype, zp_value", [(np.uint8, 128), (np.int8, 3)])
+def test_cache_from_asymmetric_qdq_is_refused(tmp_path, zp_dtype, zp_value):
+    # An ONNX Runtime CPU (uint8, asymmetric) Q/DQ graph: scale * 127 is not the tensor's range.
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["q"]),
+         helper.make_node("DequantizeLinear", ["q", "s", "zp"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [numpy_helper.from_array(np.array(0.02, np.float32), "s"),
+         numpy_helper.from_array(np.array(zp_value, zp_dtype), "zp")],
+    )
+    path = tmp_path / "q.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(ModelFormatError, match="symmetric int8"):
+        cache_from_qdq(path, tmp_path / "q.cache")
+    assert not (tmp_path / "q.cache").exists()
