@@ -91,8 +91,8 @@ def test_bad_inputs(tmp_path):
         cache_from_qdq(path, tmp_path / "x.cache")
 
 
-@pytest.mark.parametrize("zp_dtype, zp_value", [(np.uint8, 128), (np.int8, 3)])
-def test_cache_from_asymmetric_qdq_is_refused(tmp_path, zp_dtype, zp_value):
+@pytest.mark.parametrize("zp_dtype, zp_value", [(np.uint8, 128), (np.int8, 3), (np.int8, 0)])
+def test_cache_from_qdq_only_from_symmetric_int8(tmp_path, zp_dtype, zp_value):
     # An ONNX Runtime CPU (uint8, asymmetric) Q/DQ graph: scale * 127 is not the tensor's range.
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -108,6 +108,11 @@ def test_cache_from_asymmetric_qdq_is_refused(tmp_path, zp_dtype, zp_value):
     )
     path = tmp_path / "q.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    if zp_dtype == np.int8 and zp_value == 0:
+        cache = cache_from_qdq(path, tmp_path / "q.cache")
+        assert CalibrationCache.load(tmp_path / "q.cache").amax == pytest.approx({"x": 0.02 * 127}, rel=1e-6)
+        assert cache.scales == pytest.approx({"x": 0.02})
+        return
     with pytest.raises(ModelFormatError, match="symmetric int8"):
         cache_from_qdq(path, tmp_path / "q.cache")
     assert not (tmp_path / "q.cache").exists()
