@@ -6,13 +6,10 @@ publishes its output with temp file + rename, so nothing half-written ever sits 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Any, ContextManager, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -110,26 +107,11 @@ def card_for_step(parent: ModelCard, step: str, parent_sha256: str, tool: str, *
     return parent.replace(provenance=prov, **changes)
 
 
-@contextlib.contextmanager
-def atomic_path(out, suffix: str = ".onnx") -> Iterator[Path]:
+def atomic_path(out, suffix: str = ".onnx") -> ContextManager[Path]:
     """Yield a temp path beside ``out``; on success it is renamed onto ``out``, on failure it is removed."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(out.parent), prefix=f".{out.name}.", suffix=suffix + ".tmp")
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; published files get the usual permissions
-    try:
-        yield Path(tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from fer_edge.calibration.cache import atomic_path as _atomic_path
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return _atomic_path(out, suffix)
 
 
 def save_onnx(model, path) -> None:
