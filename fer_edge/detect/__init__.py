@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Optional, Union
 
 from ..errors import InvalidInputError
@@ -30,6 +31,10 @@ def create_detector(spec: Union[str, FaceDetector, None], **options) -> Optional
     if isinstance(spec, str):
         key = spec.strip().lower()
         if key in DETECTORS:
+            allowed = [name for name in inspect.signature(BlazeFace).parameters if name != "variant"]
+            unknown = sorted(set(options) - set(allowed))
+            if unknown:
+                raise InvalidInputError(f"unknown option(s) {unknown} for detector {spec!r}; use {allowed}")
             return BlazeFace(DETECTORS[key], **options)
         raise InvalidInputError(
             f"unknown face detector {spec!r}; use one of {sorted(DETECTORS)}, None (input is a face crop) "

@@ -210,3 +210,9 @@ def test_closed_detector_says_so(astronaut):
         assert len(det.detect(astronaut)) == 1
     with pytest.raises(FerEdgeError, match="closed"):
         det.detect(astronaut)
+
+
+def test_create_detector_rejects_unknown_options_with_a_typed_error():
+    # A misspelt option was a raw TypeError from BlazeFace.__init__.
+    with pytest.raises(InvalidInputError, match="scor_threshold"):
+        create_detector("blazeface", scor_threshold=0.3)
