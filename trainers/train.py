@@ -73,31 +73,6 @@ def _train_targets(split: TensorSplit, num_classes: int, mode: str):
 
 
 # ----------------------------------------------------------------------------------------------- model pieces
-class SoftTargetCE(nn.Module):
-    """Cross-entropy against target distributions (FER+ votes or one-hot), with optional label smoothing.
-
-    Fallback used only when ``fer_edge.trainers.losses`` is not installed.
-    """
-
-    def __init__(self, label_smoothing: float = 0.0, soft_targets: bool = True):
-        super().__init__()
-        self.label_smoothing = float(label_smoothing)
-        self.soft_targets = soft_targets
-
-    def forward(self, outputs, targets, soft=None):
-        logits = outputs["logits"].float()
-        k = logits.shape[1]
-        if soft is None or not self.soft_targets:
-            soft = F.one_hot(targets, k).float()
-        if self.label_smoothing:
-            soft = soft * (1 - self.label_smoothing) + self.label_smoothing / k
-        loss = -(soft * F.log_softmax(logits, 1)).sum(1).mean()
-        return loss, {"ce": float(loss.detach())}
-
-    def parameter_groups(self, base_lr: float) -> List[dict]:
-        return []
-
-
 # loss shorthand → LossConfig switches
 _LOSS_PRESETS = {"ce": {}, "adcorre": {"adcorre": True}, "weighted_cluster": {"weighted_cluster": True},
                  "diversity": {"diversity": True}}
@@ -107,13 +82,9 @@ def build_criterion(cfg: TrainConfig, num_classes: int, soft_targets: bool, clas
                     feature_dim: Optional[int] = None) -> nn.Module:
     """The loss for ``cfg``: ``loss`` picks a preset, ``loss_kwargs`` sets any ``LossConfig`` field
     (``class_weights: auto`` = weights from the training class counts)."""
-    try:
-        from .losses import LossConfig, class_weights_from_counts
-        from .losses import build_criterion as build
-    except ImportError:
-        if cfg.loss != "ce" or cfg.loss_kwargs:
-            raise InvalidInputError(f"TrainConfig.loss={cfg.loss!r} needs fer_edge.trainers.losses") from None
-        return SoftTargetCE(cfg.label_smoothing, soft_targets)
+    from .losses import LossConfig, class_weights_from_counts
+    from .losses import build_criterion as build
+
     if cfg.loss not in _LOSS_PRESETS:
         raise InvalidInputError(f"TrainConfig.loss must be one of {sorted(_LOSS_PRESETS)}, got {cfg.loss!r}")
     kw = dict(_LOSS_PRESETS[cfg.loss])
@@ -249,11 +220,8 @@ def _epoch_batches(n: int, global_batch: int, epoch: int, cfg: TrainConfig, info
 def _build_sampler(cfg: TrainConfig, labels: torch.Tensor, info: D.DistInfo):
     if cfg.sampler in ("shuffle", "", "none"):
         return None
-    try:
-        from . import samplers
-    except ImportError as exc:
-        raise InvalidInputError(f"TrainConfig.sampler={cfg.sampler!r} needs fer_edge.trainers.samplers: {exc}") \
-            from exc
+    from . import samplers
+
     try:
         return samplers.build_sampler(cfg.sampler, labels.numpy(), batch_size=cfg.batch_size // info.world_size,
                                       num_replicas=info.world_size, rank=info.rank, seed=cfg.seed,
