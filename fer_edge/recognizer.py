@@ -75,10 +75,19 @@ class Recognizer:
         self.card: ModelCard = self.backend.card
         from .detect import create_detector
 
-        options = dict(detector_options or {})
-        if threads is not None and isinstance(detector, str):
-            options.setdefault("threads", threads)
-        self.detector = create_detector(detector, **options) if isinstance(detector, str) else create_detector(detector)
+        try:
+            if not isinstance(detector, str):
+                if detector_options:
+                    raise InvalidInputError("detector_options apply only when detector is a name such as 'blazeface'")
+                self.detector = create_detector(detector)
+            else:
+                options = dict(detector_options or {})
+                if threads is not None:
+                    options.setdefault("threads", threads)
+                self.detector = create_detector(detector, **options)
+        except BaseException:
+            self.backend.close()  # do not leak the classifier session opened above
+            raise
         self.timings: Dict[str, float] = dict.fromkeys(STAGES, 0.0)
 
     # ------------------------------------------------------------------ public
@@ -171,7 +180,10 @@ class Recognizer:
         return stream(source, recognizer=self, **kw)
 
     def close(self) -> None:
-        """Release the backend and detector sessions (idempotent)."""
+        """Release the backend and detector sessions (idempotent).
+
+        This also closes a Backend or FaceDetector instance the caller passed in: the Recognizer owns them.
+        """
         if self.backend is not None:
             self.backend.close()
         if self.detector is not None and hasattr(self.detector, "close"):

@@ -136,6 +136,11 @@ def test_unknown_detector_name(tiny_onnx_model):
         Recognizer(tiny_onnx_model, detector="haar")
 
 
+def test_detector_options_need_a_detector_name(tiny_onnx_model):
+    with pytest.raises(InvalidInputError, match="detector_options apply only"):
+        Recognizer(tiny_onnx_model, detector=None, detector_options={"min_face": 20})
+
+
 def test_missing_default_model_says_so(tmp_path, monkeypatch):
     import fer_edge.recognizer as recognizer
 
