@@ -136,7 +136,12 @@ class CalibrationCache:
             try:
                 if not sep or not name.strip():
                     raise ValueError("no 'name: hex'")
-                scales[name.strip()] = hex_to_scale(value)
+                if name.strip() in scales:
+                    raise ValueError("tensor listed twice")
+                scale = hex_to_scale(value)
+                if not 0.0 <= scale < math.inf:
+                    raise ValueError(f"scale {scale} is not finite and >= 0")
+                scales[name.strip()] = scale
             except (ValueError, struct.error) as exc:
                 raise InvalidInputError(f"calibration cache line {number} {line!r} is not 'name: hex' ({exc})") from exc
         return cls(scales, parse_version_tag(int(parts[1])), parts[2].strip())

@@ -89,3 +89,13 @@ def test_non_finite_or_negative_amax_is_refused(value):
     # inf would be written as 7f800000 (an infinite scale) and TensorRT would build with a useless range.
     with pytest.raises(InvalidInputError, match="finite"):
         CalibrationCache.from_amax({"input": 1.0, "conv_out": value})
+
+
+@pytest.mark.parametrize("body, why", [
+    ("input: 7fc00000\n", "not finite"),  # NaN scale
+    ("input: bf800000\n", "not finite"),  # -1.0
+    ("input: 3c010a14\ninput: 3c010a14\n", "twice"),
+])
+def test_cache_with_unusable_scales_is_refused(body, why):
+    with pytest.raises(InvalidInputError, match=why):
+        CalibrationCache.from_text("TRT-8502-EntropyCalibration2\n" + body)
