@@ -33,7 +33,6 @@ class PyCudaApi(CudaApi):
             raise CudaError(f"pycuda cannot initialise CUDA: {exc}; check the driver (nvidia-smi)") from exc
         self.device = int(device)
         atexit.register(self._pop)
-        self._buffers = {}
 
     def _pop(self) -> None:
         try:
