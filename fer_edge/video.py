@@ -41,6 +41,7 @@ __all__ = [
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".3gp")
 _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+_GSTREAMER_LINK_RE = re.compile(r"\s!\s")
 _FIRST_FRAME_TIMEOUT_S = 10.0  # cameras and RTSP servers often need a few seconds for the first frame
 
 SourceLike = Union[str, int, os.PathLike, np.ndarray, Iterable[np.ndarray], "cv2.VideoCapture"]
@@ -98,8 +99,8 @@ def source_kind(source: object) -> str:
             return "camera"
         if re.fullmatch(r"/dev/video\d+", stripped):
             return "camera"
-        if "!" in stripped and not os.path.exists(stripped):
-            return "gstreamer"
+        if _GSTREAMER_LINK_RE.search(stripped) and not os.path.exists(stripped):
+            return "gstreamer"  # elements linked by " ! "; a file name that merely contains "!" is a file
         if _URL_RE.match(stripped) and not stripped.lower().startswith("file://"):
             return "url"
         path = Path(stripped[7:] if stripped.lower().startswith("file://") else stripped)

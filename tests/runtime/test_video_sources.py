@@ -97,6 +97,7 @@ def test_moving_faces_frames_are_deterministic_and_sized():
     "source, kind",
     [(0, "camera"), ("1", "camera"), ("/dev/video2", "camera"), ("rtsp://user:pw@cam/stream", "url"),
      ("http://host/x.mjpg", "url"), ("v4l2src ! videoconvert ! appsink", "gstreamer"), ("clip.mp4", "file"),
+     ("missing!.mp4", "file"),
      ("photo.jpg", "image"), ([np.zeros((2, 2))], "iterable")],
 )
 def test_source_kind(source, kind):
