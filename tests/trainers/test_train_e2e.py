@@ -153,3 +153,22 @@ def test_cli_train_on_a_class_folder_with_a_corrupt_image(tmp_path, caplog):
     ck = load_checkpoint(tmp_path / "cli_run" / "best.ckpt")
     assert ck["card"]["labels"] == ["happy", "sad"]
     assert "fer-edge train" in ck["card"]["provenance"]["command"]
+
+
+def test_grad_clip_covers_the_loss_parameters(tmp_path, monkeypatch):
+    """Weighted-cluster centres are stepped by the optimizer, so clipping must bound their gradients too."""
+    clipped = []
+    real = torch.nn.utils.clip_grad_norm_
+
+    def spy(params, max_norm, *a, **kw):
+        params = list(params)
+        clipped.append({id(p) for p in params})
+        return real(params, max_norm, *a, **kw)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    cfg = tiny_config(tmp_path, loss="weighted_cluster", grad_clip=1.0, epochs=1, max_steps_per_epoch=2)
+    summary = train(cfg)
+    centres = load_checkpoint(summary["last_checkpoint"])["criterion"]
+    assert clipped and len(centres) > 0
+    n_model = sum(1 for _ in model_from_checkpoint(summary["last_checkpoint"])[0].parameters())
+    assert all(len(ids) > n_model for ids in clipped), "clip_grad_norm_ saw only the model's parameters"
