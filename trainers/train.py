@@ -406,7 +406,7 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
             D.average_gradients(loss_params, info)  # the loss's own parameters are outside DDP
             if cfg.grad_clip > 0:
                 scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_([*model.parameters(), *loss_params], cfg.grad_clip)  # everything the step moves
+                nn.utils.clip_grad_norm_([*model.parameters(), *loss_params], cfg.grad_clip)  # all the step moves
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()

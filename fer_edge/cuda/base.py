@@ -82,6 +82,16 @@ class CudaApi(abc.ABC):
 
     name = "cuda"
 
+    def close(self) -> None:
+        """Release what the implementation holds on the device (idempotent); buffers must be freed first."""
+        return None  # cuda-python runs on the primary context and holds nothing of its own
+
+    def __enter__(self) -> CudaApi:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     @abc.abstractmethod
     def device_count(self) -> int: ...
 

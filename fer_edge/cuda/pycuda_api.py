@@ -7,12 +7,15 @@ retaining the primary context shares theirs (research/deploy.md §4).
 from __future__ import annotations
 
 import atexit
+import logging
 from typing import Tuple
 
 import numpy as np
 
 from .._optional import require
 from .base import CudaApi, CudaError, DeviceBuffer, PinnedBuffer, Stream, host_pointer
+
+log = logging.getLogger(__name__)
 
 
 class PyCudaApi(CudaApi):
@@ -32,13 +35,18 @@ class PyCudaApi(CudaApi):
         except self._drv.Error as exc:
             raise CudaError(f"pycuda cannot initialise CUDA: {exc}; check the driver (nvidia-smi)") from exc
         self.device = int(device)
-        atexit.register(self._pop)
+        atexit.register(self.close)
 
-    def _pop(self) -> None:
+    def close(self) -> None:
+        """Pop the primary context this object pushed (once, on the thread that created it) and drop our retain."""
+        ctx, self._ctx = self._ctx, None
+        if ctx is None:
+            return
+        atexit.unregister(self.close)
         try:
-            self._ctx.pop()
-        except Exception:  # already popped / interpreter shutting down
-            pass
+            ctx.pop()
+        except self._drv.Error as exc:  # popped by someone else, or the driver is shutting down
+            log.debug("pycuda context pop failed: %s", exc)
 
     def device_count(self) -> int:
         return int(self._drv.Device.count())

@@ -116,3 +116,43 @@ def test_cuda_python_errors_are_typed(monkeypatch):
         CudaPythonApi().malloc(1 << 40)
     with pytest.raises(CudaError, match="does not exist"):
         CudaPythonApi(device=3)
+
+
+def _fake_pycuda_driver(calls):
+    class Error(Exception):
+        pass
+
+    class Context:
+        def push(self):
+            calls.append("push")
+
+        def pop(self):
+            calls.append("pop")
+
+    class Device:
+        @staticmethod
+        def count():
+            return 1
+
+        def __init__(self, index):
+            self.index = index
+
+        def retain_primary_context(self):
+            calls.append(f"retain {self.index}")
+            return Context()
+
+    return types.SimpleNamespace(Error=Error, Device=Device, init=lambda: calls.append("init"))
+
+
+def test_pycuda_pushes_the_primary_context_and_close_pops_it_once(monkeypatch):
+    calls = []
+    monkeypatch.setitem(sys.modules, "pycuda", types.ModuleType("pycuda"))
+    monkeypatch.setitem(sys.modules, "pycuda.driver", _fake_pycuda_driver(calls))
+    from fer_edge.cuda.pycuda_api import PyCudaApi
+
+    with PyCudaApi(0) as api:
+        assert calls == ["init", "retain 0", "push"]
+    api.close()
+    assert calls == ["init", "retain 0", "push", "pop"]
+    with pytest.raises(CudaError, match="device 3 does not exist"):
+        PyCudaApi(3)
