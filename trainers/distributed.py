@@ -96,6 +96,25 @@ def average_gradients(params, info: DistInfo) -> None:
             p.grad.div_(info.world_size)
 
 
+def gather_cat(t: torch.Tensor) -> torch.Tensor:
+    """A 1-D tensor from every process concatenated in rank order (sizes may differ); ``t`` itself outside DDP.
+
+    Ranks hold consecutive slices of each global batch, so rank order is the single-process batch order.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return t
+    world = dist.get_world_size()
+    size = torch.tensor([t.numel()], device=t.device)
+    sizes = [torch.zeros_like(size) for _ in range(world)]
+    dist.all_gather(sizes, size)
+    counts = [int(s.item()) for s in sizes]
+    padded = torch.zeros(max(counts), dtype=t.dtype, device=t.device)
+    padded[: t.numel()] = t.flatten()
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    return torch.cat([p[:c] for p, c in zip(parts, counts)])
+
+
 def cleanup(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()

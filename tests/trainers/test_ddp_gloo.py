@@ -44,6 +44,15 @@ PLUGIN = textwrap.dedent('''
     @register_model("ddp_probe_features")
     def ddp_probe_features(num_classes, in_chans=1, **kw):
         return ProbeWithFeatures(num_classes, in_chans)
+
+    class ProbeWithEmbeddings(ProbeWithFeatures):
+        def forward_train(self, x):
+            f = self.body(x)
+            return {"logits": self.fc(f), "embeddings": f.unsqueeze(0)}  # (k=1, n, d)
+
+    @register_model("ddp_probe_embeddings")
+    def ddp_probe_embeddings(num_classes, in_chans=1, **kw):
+        return ProbeWithEmbeddings(num_classes, in_chans)
 ''')
 
 
@@ -60,9 +69,8 @@ def _write_data(path):
     np.savez(path, x_train=x[:64], y_train=y[:64], x_val=x[64:], y_val=y[64:], class_names=np.array(["a", "b", "c"]))
 
 
-@pytest.mark.parametrize("arch,loss", [("ddp_probe_mlp", "ce"), ("ddp_probe_features", "weighted_cluster")])
-def test_two_process_gloo_matches_single_process(tmp_path, monkeypatch, arch, loss):
-    """With the weighted-cluster loss the class centres (a parameter of the loss, outside DDP) must agree too."""
+def _single_and_ddp(tmp_path, monkeypatch, arch, loss):
+    """Train the same config in one process and in two gloo processes; return both last checkpoints."""
     (tmp_path / "ddp_probe_models.py").write_text(PLUGIN)
     _write_data(tmp_path / "d.npz")
     common = dict(
@@ -90,8 +98,13 @@ def test_two_process_gloo_matches_single_process(tmp_path, monkeypatch, arch, lo
     for p in procs:
         _, err = p.communicate(timeout=240)
         assert p.returncode == 0, err[-3000:]
-    a = load_checkpoint(single["last_checkpoint"])
-    b = load_checkpoint(tmp_path / "ddp" / "last.ckpt")
+    return load_checkpoint(single["last_checkpoint"]), load_checkpoint(tmp_path / "ddp" / "last.ckpt")
+
+
+@pytest.mark.parametrize("arch,loss", [("ddp_probe_mlp", "ce"), ("ddp_probe_features", "weighted_cluster")])
+def test_two_process_gloo_matches_single_process(tmp_path, monkeypatch, arch, loss):
+    """With the weighted-cluster loss the class centres (a parameter of the loss, outside DDP) must agree too."""
+    a, b = _single_and_ddp(tmp_path, monkeypatch, arch, loss)
     assert a["epoch"] == b["epoch"] == 2
     for k, v in a["state_dict"].items():
         torch.testing.assert_close(b["state_dict"][k], v, atol=1e-5, rtol=1e-4)
@@ -105,3 +118,16 @@ def test_two_process_gloo_matches_single_process(tmp_path, monkeypatch, arch, lo
     init = create_model(arch, 3, 1).state_dict()
     moved = max(float((init[k] - v).abs().max()) for k, v in a["state_dict"].items())
     assert moved > 1e-3
+
+
+def test_adcorre_confusion_window_sees_the_global_batch(tmp_path, monkeypatch):
+    """Ω's confusion window is filled from every process's slice, in the single-process order.
+
+    Labels are fixed by the data order, so the window's labels match one process exactly; predictions may not (FD
+    pairs only the samples of one process, so DDP weights legitimately drift from the single-process ones).
+    """
+    a, b = _single_and_ddp(tmp_path, monkeypatch, "ddp_probe_embeddings", "adcorre")
+    labels = {k for k in a["criterion"] if k.endswith("labels")}
+    assert labels, sorted(a["criterion"])
+    for k in labels | {k.replace("labels", "ptr") for k in labels}:
+        assert torch.equal(a["criterion"][k], b["criterion"][k]), k

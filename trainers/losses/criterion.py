@@ -9,6 +9,7 @@ from torch import nn
 
 from fer_edge.errors import InvalidInputError
 
+from ..distributed import gather_cat
 from .adcorre import ConfusionWindow, embedding_discriminator, feature_discriminator, mean_discriminator
 from .ce import classification_loss
 from .config import LossConfig
@@ -107,7 +108,8 @@ class Criterion(nn.Module):
             v = self._need(outputs, "embeddings", "the Ad-Corre loss (adcorre=True)", ("adcorre_",))
             omega = None
             if self.window is not None:
-                self.window.update(targets, logits.detach().argmax(dim=1))
+                # Ω comes from the whole global batch under DDP, so every process weighs pairs alike
+                self.window.update(gather_cat(targets), gather_cat(logits.detach().argmax(dim=1)))
                 omega = self.window.omega(targets)
             fd = feature_discriminator(v, targets, omega)
             md = mean_discriminator(v, targets, self.num_classes)
