@@ -54,7 +54,8 @@ class TrainConfig:
         translate (fraction of the side), brightness, contrast (jitter amplitudes), erasing (probability),
         erasing_area (min, max share of the image).
     Runtime: device ("auto", "cpu", "cuda", "cuda:1"), precision ("auto" = bf16 autocast on a CPU with BF16,
-        fp16 AMP on CUDA), channels_last (NHWC memory format: ~20 % faster convolutions on CPU),
+        fp16 AMP on CUDA), channels_last (NHWC memory format: ~20 % faster convolutions on CPU), sync_bn
+        (BatchNorm statistics over all GPUs of a torchrun job; CUDA only),
         threads (0 = torch default), seed, deterministic, output_dir, early_stop (patience in
         epochs, 0 = off), select_metric, progress, max_steps_per_epoch (0 = all; for smoke tests).
     """
@@ -120,6 +121,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"
     channels_last: bool = True
+    sync_bn: bool = False
     threads: int = 0
     seed: int = 0
     deterministic: bool = False
@@ -226,8 +228,9 @@ class TrainConfig:
     def sha256(self) -> str:
         """Hash of the settings that define the result (not output_dir/progress/threads)."""
         data = {k: v for k, v in self.to_dict().items() if k not in _NON_RESULT_KEYS}
-        if not data["labels"]:  # added later: the default leaves older runs' hashes unchanged
-            del data["labels"]
+        for key in ("labels", "sync_bn"):  # added later: their defaults leave older runs' hashes unchanged
+            if not data[key]:
+                del data[key]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def replace(self, **changes: Any) -> "TrainConfig":

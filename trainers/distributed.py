@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
+
+from fer_edge.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +97,21 @@ def average_gradients(params, info: DistInfo) -> None:
         if p.grad is not None:
             dist.all_reduce(p.grad)
             p.grad.div_(info.world_size)
+
+
+def sync_batchnorm(model: nn.Module, info: DistInfo, device: torch.device, enabled: bool) -> nn.Module:
+    """BatchNorm statistics over the global batch (``nn.SyncBatchNorm``) when asked for in a multi-GPU run.
+
+    Per-GPU statistics from a small per-GPU batch are noisy; syncing them makes N GPUs train like one with the
+    global batch. PyTorch runs SyncBatchNorm on GPU modules only. The state_dict keys are those of BatchNorm, so
+    checkpoints load into the plain model for evaluation and export.
+    """
+    if not enabled or not info.enabled:
+        return model
+    if device.type != "cuda":
+        raise InvalidInputError("sync_bn needs CUDA: PyTorch's SyncBatchNorm runs only on GPU modules; "
+                                "set sync_bn: false for CPU (gloo) runs")
+    return nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
 
 def gather_cat(t: torch.Tensor) -> torch.Tensor:

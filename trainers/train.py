@@ -302,6 +302,7 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
     from .models.outputs import train_outputs
 
     model = create_model(cfg.arch, k, card.channels, **dict(cfg.model_kwargs)).to(device)
+    model = D.sync_batchnorm(model, info, device, cfg.sync_bn)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     criterion = build_criterion(cfg, k, soft_targets=cfg.targets == "soft" and train_t.soft is not None,

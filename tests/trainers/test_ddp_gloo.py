@@ -131,3 +131,22 @@ def test_adcorre_confusion_window_sees_the_global_batch(tmp_path, monkeypatch):
     assert labels, sorted(a["criterion"])
     for k in labels | {k.replace("labels", "ptr") for k in labels}:
         assert torch.equal(a["criterion"][k], b["criterion"][k]), k
+
+
+def test_sync_bn_converts_for_multi_gpu_and_refuses_cpu():
+    from fer_edge.trainers.distributed import DistInfo, sync_batchnorm
+    from torch import nn
+
+    from fer_edge.errors import InvalidInputError
+
+    def model():
+        return nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU())
+
+    single, pair = DistInfo(), DistInfo(rank=0, world_size=2, backend="nccl")
+    assert isinstance(sync_batchnorm(model(), single, torch.device("cuda"), True)[1], nn.BatchNorm2d)  # 1 process
+    assert isinstance(sync_batchnorm(model(), pair, torch.device("cuda"), False)[1], nn.BatchNorm2d)  # not asked
+    converted = sync_batchnorm(model(), pair, torch.device("cuda"), True)  # conversion itself needs no GPU
+    assert isinstance(converted[1], nn.SyncBatchNorm)
+    assert set(converted.state_dict()) == set(model().state_dict())  # checkpoints load into the plain model
+    with pytest.raises(InvalidInputError, match="sync_bn needs CUDA"):
+        sync_batchnorm(model(), DistInfo(rank=0, world_size=2, backend="gloo"), torch.device("cpu"), True)

@@ -67,13 +67,15 @@ def test_shipped_configs_parse(path):
     TrainConfig.from_file(path)
 
 
-def test_labels_setting_changes_the_hash_only_when_set():
-    """``labels`` was added later: its default must leave the hashes recorded by older runs unchanged."""
+def test_later_settings_change_the_hash_only_when_set():
+    """``labels`` and ``sync_bn`` were added later: their defaults must leave older runs' hashes unchanged."""
     import dataclasses
     import hashlib
     import json
 
     cfg = TrainConfig()
-    old = {k: v for k, v in cfg.to_dict().items() if k not in ("output_dir", "progress", "threads", "device", "labels")}
+    old = {k: v for k, v in cfg.to_dict().items() if k not in ("output_dir", "progress", "threads", "device", "labels",
+                                                                 "sync_bn")}
     assert cfg.sha256() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()
     assert dataclasses.replace(cfg, labels="fer2013").sha256() != cfg.sha256()
+    assert dataclasses.replace(cfg, sync_bn=True).sha256() != cfg.sha256()
