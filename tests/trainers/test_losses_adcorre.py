@@ -119,6 +119,17 @@ def test_window_survives_a_state_dict_round_trip():
     assert int(fresh.window.ptr) == 5
 
 
+def test_only_training_calls_fill_the_window():
+    """A loss computed in eval mode (validation) must not feed val predictions into Ω."""
+    crit = build_criterion(LossConfig(adcorre=True, adaptive_omega=True, omega_window=8), 2)
+    out = {"logits": torch.tensor([[2.0, 0.0], [0.0, 2.0]]), "embeddings": torch.randn(1, 2, 4)}
+    y = torch.tensor([0, 1])
+    crit.eval()(out, y)
+    assert int(crit.window.ptr) == 0
+    crit.train()(out, y)
+    assert int(crit.window.ptr) == 2
+
+
 @pytest.mark.parametrize("term", ["fd", "md", "ed"])
 def test_each_term_gives_gradients_to_every_embedding_head(term):
     """The published code computed these in NumPy, so no gradient reached the model."""

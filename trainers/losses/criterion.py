@@ -108,8 +108,9 @@ class Criterion(nn.Module):
             v = self._need(outputs, "embeddings", "the Ad-Corre loss (adcorre=True)", ("adcorre_",))
             omega = None
             if self.window is not None:
-                # Ω comes from the whole global batch under DDP, so every process weighs pairs alike
-                self.window.update(gather_cat(targets), gather_cat(logits.detach().argmax(dim=1)))
+                if self.training:  # eval-mode calls (e.g. a validation loss on one rank) leave Ω's window alone
+                    # Ω comes from the whole global batch under DDP, so every process weighs pairs alike
+                    self.window.update(gather_cat(targets), gather_cat(logits.detach().argmax(dim=1)))
                 omega = self.window.omega(targets)
             fd = feature_discriminator(v, targets, omega)
             md = mean_discriminator(v, targets, self.num_classes)
