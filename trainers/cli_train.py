@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
                         help="continue a run from CKPT (default: OUTPUT/last.ckpt)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
+    grow = parser.add_argument_group("ESR branch-at-a-time growth (arch esr*; stage 1 = the configured run)")
+    grow.add_argument("--grow-esr", type=int, default=0, metavar="N",
+                      help="grow the ensemble to N branches, one stage per branch (OUTPUT/branches_K)")
+    grow.add_argument("--branch-epochs", type=int, default=20, help="epochs of each stage after the first")
+    grow.add_argument("--old-lr-mult", type=float, default=0.1,
+                      help="LR multiplier of the base and trained branches while a new branch learns")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
 
@@ -59,6 +65,15 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(cfg.to_yaml())
         return 0
     command = "fer-edge train " + " ".join(shlex.quote(a) for a in getattr(args, "argv", []) or sys.argv[2:])
+    if getattr(args, "grow_esr", 0):
+        from fer_edge.errors import InvalidInputError
+
+        from .esr_growth import GrowthConfig, grow_esr
+
+        if args.resume:
+            raise InvalidInputError("--grow-esr resumes by itself (finished stages are skipped); drop --resume")
+        grow_esr(cfg, GrowthConfig(args.grow_esr, args.branch_epochs, args.old_lr_mult), command=command)
+        return 0
     summary = train(cfg, resume=args.resume, command=command)
     logger.info("best %s %.4f at epoch %d → %s (%.1fs/epoch)", cfg.select_metric,
                 summary["best_" + cfg.select_metric], summary["best_epoch"], summary["best_checkpoint"],

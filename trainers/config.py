@@ -41,12 +41,17 @@ class TrainConfig:
             ``fer2013_y_*`` / ``fer2013_class_names`` of ``ferplus.npz``).
         affectnet_classes: 8 (with contempt) or 7 AffectNet classes.
         limit_per_split: keep only the first N images of each split (smoke tests); 0 = all.
+        per_class_limit: train on a class-balanced subset of at most N images per class, drawn with ``seed``
+            (ESR trains each new branch on a fresh one); 0 = all.
     Model card / preprocessing: input_size, color, mean, std, crop_margin, name, version.
     Model: arch (registry name), model_kwargs, num_classes (0 = from the dataset; else must match),
-        imports (modules imported before building the model, e.g. to register your own architectures).
+        imports (modules imported before building the model, e.g. to register your own architectures),
+        init_from (a checkpoint whose weights start the model — its EMA weights when it has them; parameters
+        the checkpoint lacks, such as a new ESR branch, keep their fresh initialisation).
     Loss and sampling: loss, loss_kwargs (passed to ``fer_edge.trainers.losses``), label_smoothing,
         sampler ("shuffle" or a name from ``fer_edge.trainers.samplers``), sampler_kwargs.
-    Optimisation: optimizer, lr, momentum, nesterov, betas, weight_decay, decay_norm_bias, batch_size (global,
+    Optimisation: optimizer, lr, lr_mult ({parameter-name prefix: LR multiplier}, longest prefix wins, e.g.
+        ``{"": 0.1, "branches.3": 1.0}``), momentum, nesterov, betas, weight_decay, decay_norm_bias, batch_size (global,
         across all processes), eval_batch_size, epochs, schedule, warmup_epochs, warmup_start (LR factor at
         step 0), min_lr (as a fraction of lr), step_epochs/gamma (step schedule), grad_clip (0 = off),
         ema/ema_decay.
@@ -69,6 +74,7 @@ class TrainConfig:
     labels: str = ""
     affectnet_classes: int = 8
     limit_per_split: int = 0
+    per_class_limit: int = 0
     # model card / preprocessing
     input_size: Tuple[int, int] = (48, 48)
     color: str = "gray"
@@ -82,6 +88,7 @@ class TrainConfig:
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     num_classes: int = 0
     imports: Tuple[str, ...] = ()
+    init_from: str = ""
     # loss / sampling
     loss: str = "ce"
     loss_kwargs: Mapping[str, Any] = field(default_factory=dict)
@@ -95,6 +102,7 @@ class TrainConfig:
     nesterov: bool = True
     betas: Tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 5e-4
+    lr_mult: Mapping[str, float] = field(default_factory=dict)
     decay_norm_bias: bool = False
     batch_size: int = 128
     eval_batch_size: int = 512
@@ -170,6 +178,11 @@ class TrainConfig:
         lo, hi = self.erasing_area
         if not 0.0 < lo <= hi < 1.0:
             raise bad("erasing_area", f"needs 0 < min <= max < 1, got {self.erasing_area}")
+        if self.per_class_limit < 0:
+            raise bad("per_class_limit", f"must be 0 (all) or a positive number of images, got {self.per_class_limit}")
+        for prefix, mult in dict(self.lr_mult).items():
+            if not isinstance(prefix, str) or not isinstance(mult, (int, float)) or mult < 0:
+                raise bad("lr_mult", f"maps parameter-name prefixes to multipliers >= 0, got {prefix!r}: {mult!r}")
 
     # ------------------------------------------------------------- round trip
     def to_dict(self) -> Dict[str, Any]:
@@ -228,7 +241,8 @@ class TrainConfig:
     def sha256(self) -> str:
         """Hash of the settings that define the result (not output_dir/progress/threads)."""
         data = {k: v for k, v in self.to_dict().items() if k not in _NON_RESULT_KEYS}
-        for key in ("labels", "sync_bn"):  # added later: their defaults leave older runs' hashes unchanged
+        for key in ("labels", "sync_bn", "init_from", "lr_mult", "per_class_limit"):  # added later: their
+            # defaults leave older runs' hashes unchanged
             if not data[key]:
                 del data[key]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()

@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -123,16 +123,56 @@ class ModelEMA:
                 v.copy_(src)
 
 
+def lr_multiplier(name: str, lr_mult: Dict[str, float]) -> float:
+    """The multiplier of the longest prefix of ``name`` in ``lr_mult`` (at a dot boundary; "" matches all); 1.0."""
+    best, mult = -1, 1.0
+    for prefix, m in lr_mult.items():
+        hit = prefix == "" or name == prefix or name.startswith(prefix + ".")
+        if hit and len(prefix) > best:
+            best, mult = len(prefix), float(m)
+    return mult
+
+
 def _param_groups(model: nn.Module, cfg: TrainConfig) -> List[dict]:
-    decay, no_decay = [], []
-    for p in model.parameters():
+    """Optimizer groups by (weight decay, LR multiplier): norms and biases undecayed unless decay_norm_bias."""
+    groups: Dict[Tuple[bool, float], List[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (no_decay if (p.ndim <= 1 and not cfg.decay_norm_bias) else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}]
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
-    return groups
+        decayed = not (p.ndim <= 1 and not cfg.decay_norm_bias)
+        groups.setdefault((decayed, lr_multiplier(name, dict(cfg.lr_mult))), []).append(p)
+    return [{"params": ps, "weight_decay": cfg.weight_decay if decayed else 0.0, "lr": cfg.lr * mult}
+            for (decayed, mult), ps in sorted(groups.items(), key=lambda kv: (not kv[0][0], -kv[0][1]))]
+
+
+def limit_per_class(labels: torch.Tensor, limit: int, seed: int) -> torch.Tensor:
+    """Sorted positions of a class-balanced subset: at most ``limit`` per class, drawn with ``seed``."""
+    g = torch.Generator().manual_seed(int(seed))
+    keep = []
+    for c in torch.unique(labels).tolist():
+        pos = torch.nonzero(labels == c).flatten()
+        keep.append(pos[torch.randperm(len(pos), generator=g)[:limit]])
+    return torch.sort(torch.cat(keep)).values
+
+
+def load_initial_weights(model: nn.Module, path) -> Tuple[List[str], List[str]]:
+    """Start ``model`` from a checkpoint's weights (EMA when saved); returns (missing, unexpected) keys.
+
+    Missing keys keep their fresh initialisation (e.g. the new branch of a growing ESR); a tensor whose shape
+    differs is an error, since silently skipping it would train from a half-loaded model.
+    """
+    ck = load_checkpoint(path)
+    source = ck.get("ema_state_dict") or ck.get("state_dict")
+    if not source:
+        raise InvalidInputError(f"TrainConfig.init_from: {path} holds no model weights (state_dict)")
+    own = model.state_dict()
+    wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in source.items()
+             if k in own and own[k].shape != v.shape]
+    if wrong:
+        raise InvalidInputError(f"TrainConfig.init_from: {path} does not fit this model: {wrong[:3]}; it needs the "
+                                "same arch and model_kwargs (a growing ESR may add branches, not change them)")
+    result = model.load_state_dict(source, strict=False)
+    return list(result.missing_keys), list(result.unexpected_keys)
 
 
 def build_optimizer(params: List[dict], cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -291,6 +331,9 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
     train_t = materialize(data.splits["train"], card, where=f"{cfg.data}:train", progress=info.is_main)
     val_t = materialize(data.splits["val"], card, where=f"{cfg.data}:val") if "val" in data.splits else None
     idx_all, hard_all, soft_all = _train_targets(train_t, k, cfg.targets)
+    if cfg.per_class_limit:
+        sub = limit_per_class(hard_all, cfg.per_class_limit, cfg.seed)
+        idx_all, hard_all, soft_all = idx_all[sub], hard_all[sub], soft_all[sub]
     x_all = train_t.x if len(idx_all) == len(train_t) else train_t.x[idx_all]  # no copy when all are usable
     log("data: %s — %d train images (%d usable, %s targets), %d val, %d classes %s; prepared in %.1fs",
         cfg.data, len(train_t), len(idx_all), cfg.targets, 0 if val_t is None else len(val_t), k,
@@ -302,6 +345,10 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
     from .models.outputs import train_outputs
 
     model = create_model(cfg.arch, k, card.channels, **dict(cfg.model_kwargs)).to(device)
+    if cfg.init_from and not resume:
+        missing, unexpected = load_initial_weights(model, cfg.init_from)
+        log("weights from %s (%d tensors kept their fresh init, %d unused)", cfg.init_from, len(missing),
+            len(unexpected))
     model = D.sync_batchnorm(model, info, device, cfg.sync_bn)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
