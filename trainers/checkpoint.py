@@ -49,6 +49,11 @@ def load_checkpoint(path) -> Dict[str, Any]:
     return data
 
 
+def checkpoint_weights(data: Dict[str, Any], *, use_ema: bool = True) -> Optional[dict]:
+    """The model weights a checkpoint carries: the EMA weights when saved (and wanted), else the raw ones."""
+    return (data.get("ema_state_dict") if use_ema else None) or data.get("state_dict")
+
+
 def model_from_checkpoint(path, *, use_ema: bool = True) -> Tuple[torch.nn.Module, ModelCard]:
     """Rebuild the model in eval mode with its card; EMA weights are preferred when present."""
     from .models import create_model
@@ -62,8 +67,10 @@ def model_from_checkpoint(path, *, use_ema: bool = True) -> Tuple[torch.nn.Modul
         if isinstance(exc, ModelFormatError):
             raise
         raise ModelFormatError(f"{path}: cannot build architecture {data.get('arch')!r}: {exc}") from exc
-    state: Optional[dict] = data.get("ema_state_dict") if use_ema else None
-    model.load_state_dict(state or data["state_dict"])
+    state = checkpoint_weights(data, use_ema=use_ema)
+    if not state:
+        raise ModelFormatError(f"{path} holds no model weights (state_dict); it was not written by fer_edge.trainers")
+    model.load_state_dict(state)
     model.eval()
     card = ModelCard.from_dict(data["card"])
     card.check_output_width(data["num_classes"], where=str(path))

@@ -40,6 +40,11 @@ def env_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def env_rank() -> int:
+    """This process's rank from torchrun's environment (0 outside torchrun), usable before the group exists."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def init_distributed(device: torch.device) -> DistInfo:
     """Join the process group described by torchrun's environment variables (if any).
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -19,6 +18,7 @@ from typing import Any, Dict, List, Optional
 from fer_edge.errors import InvalidInputError
 
 from .config import TrainConfig
+from .distributed import env_rank
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +56,6 @@ def stage_config(cfg: TrainConfig, growth: GrowthConfig, k: int, previous: Optio
     return cfg.replace(**changes)
 
 
-def _is_main() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0  # torchrun: every process runs the stages, rank 0 writes
-
-
 def grow_esr(cfg: TrainConfig, growth: GrowthConfig, command: str = "") -> Dict[str, Any]:
     """Run the stages (skipping finished ones) and return {stages, best}; also written to OUTPUT/growth.json."""
     from .train import train
@@ -79,13 +75,13 @@ def grow_esr(cfg: TrainConfig, growth: GrowthConfig, command: str = "") -> Dict[
             summary = train(stage_cfg, command=command)
             record = {"branches": k, metric: summary[metric], "best_epoch": summary["best_epoch"],
                       "best_checkpoint": summary["best_checkpoint"]}
-            if _is_main():
+            if env_rank() == 0:  # torchrun: every process runs the stages, rank 0 writes
                 done.write_text(json.dumps(record, indent=2) + "\n")
         stages.append(record)
         previous = record["best_checkpoint"]
     best = max(stages, key=lambda r: r[metric])
     result = {"stages": stages, "best": best, "growth": vars(growth)}
-    if _is_main():
+    if env_rank() == 0:
         out = Path(cfg.output_dir) / "growth.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")

@@ -27,7 +27,7 @@ from fer_edge.card import ModelCard
 from fer_edge.errors import FerEdgeError, InvalidInputError, ModelFormatError
 
 from . import distributed as D
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_weights, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import LabelledData, limit_splits, load_dataset, split_off_val
 from .evaluate import classification_metrics
@@ -161,8 +161,7 @@ def load_initial_weights(model: nn.Module, path) -> Tuple[List[str], List[str]]:
     Missing keys keep their fresh initialisation (e.g. the new branch of a growing ESR); a tensor whose shape
     differs is an error, since silently skipping it would train from a half-loaded model.
     """
-    ck = load_checkpoint(path)
-    source = ck.get("ema_state_dict") or ck.get("state_dict")
+    source = checkpoint_weights(load_checkpoint(path))
     if not source:
         raise InvalidInputError(f"TrainConfig.init_from: {path} holds no model weights (state_dict)")
     own = model.state_dict()

@@ -106,3 +106,15 @@ def test_cli_growth_resumes_by_itself(tmp_path, capsys):
 
     rc = main(["train", "--arch", "esr", "--grow-esr", "2", "--resume", "--output", str(tmp_path / "g")])
     assert rc == 1 and "drop --resume" in capsys.readouterr().err
+
+
+def test_a_checkpoint_without_weights_is_a_typed_error(tmp_path):
+    from fer_edge.trainers.checkpoint import model_from_checkpoint, save_checkpoint
+
+    from fer_edge.errors import ModelFormatError
+
+    save_checkpoint(tmp_path / "empty.ckpt", {"arch": "edgenet_tiny", "num_classes": 4, "in_chans": 1})
+    with pytest.raises(ModelFormatError, match="holds no model weights"):
+        model_from_checkpoint(tmp_path / "empty.ckpt")
+    with pytest.raises(InvalidInputError, match="holds no model weights"):
+        load_initial_weights(create_model("edgenet_tiny", 4, 1), tmp_path / "empty.ckpt")
