@@ -8,47 +8,17 @@ line splits on its last colon; the version integer is ``M*1000+m*100+p`` before 
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
+from fer_edge.atomic import atomic_path, atomic_write_bytes  # noqa: F401  (re-exported: old import site)
 from fer_edge.errors import InvalidInputError
 
 ALGORITHMS = ("EntropyCalibration2", "EntropyCalibration", "MinMaxCalibration", "LegacyCalibration")
 INT8_MAX = 127.0
-
-
-@contextlib.contextmanager
-def atomic_path(out, suffix: str = "") -> Iterator[Path]:
-    """Yield a temp path beside ``out``; on success it is renamed onto ``out``, on failure it is removed.
-
-    The one publishing primitive of the tools (calibration caches, ranges, reports, every ONNX step).
-    """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(out.parent), prefix=f".{out.name}.", suffix=suffix + ".tmp")
-    os.close(fd)
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; published files get the usual permissions
-    try:
-        yield Path(tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temp file in the same folder and a rename."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
 
 
 def trt_version_tag(major: int, minor: int, patch: int = 0) -> int:

@@ -109,7 +109,7 @@ def card_for_step(parent: ModelCard, step: str, parent_sha256: str, tool: str, *
 
 def atomic_path(out, suffix: str = ".onnx") -> ContextManager[Path]:
     """Yield a temp path beside ``out``; on success it is renamed onto ``out``, on failure it is removed."""
-    from fer_edge.calibration.cache import atomic_path as _atomic_path
+    from fer_edge.atomic import atomic_path as _atomic_path
 
     return _atomic_path(out, suffix)
 

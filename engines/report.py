@@ -140,7 +140,7 @@ def report_markdown(report: Mapping[str, Any]) -> str:
 
 def write_report(report: Mapping[str, Any], stem) -> Tuple[Path, Path]:
     """Write ``<stem>.json`` and ``<stem>.md`` atomically; returns both paths."""
-    from fer_edge.calibration.cache import atomic_write_bytes
+    from fer_edge.atomic import atomic_write_bytes
 
     stem = Path(stem)
     js = atomic_write_bytes(stem.with_name(stem.name + ".json"), json.dumps(report, indent=1).encode())

@@ -186,21 +186,13 @@ def benchmark_frames(
 
 # ------------------------------------------------------------------------------------------------ runner
 def backend_label(backend) -> str:
-    """"tensorrt", or "onnxruntime-cpu"/"-cuda"/"-trt" after the first ONNX Runtime execution provider."""
-    name = getattr(backend, "name", "backend")
-    providers = list(getattr(backend, "providers", []) or [])
-    if name == "onnxruntime" and providers:
-        first = providers[0].replace("ExecutionProvider", "").lower()
-        return "onnxruntime-" + ("trt" if first == "tensorrt" else first)
-    return str(name)
+    """The report's backend id: "tensorrt", or "onnxruntime-cpu"/"-cuda"/"-trt" (``Backend.kind``)."""
+    return str(backend.details()["kind"])
 
 
 def runs_on_gpu(backend) -> bool:
-    """Whether the classifier runs on an NVIDIA GPU (TensorRT, or ONNX Runtime's CUDA/TensorRT provider)."""
-    if getattr(backend, "name", "") == "tensorrt":
-        return True
-    providers = list(getattr(backend, "providers", []) or [])
-    return bool(providers) and providers[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+    """Whether the classifier runs on an NVIDIA GPU (``Backend.on_gpu``)."""
+    return bool(backend.details()["on_gpu"])
 
 
 def _peak_rss_mb() -> Optional[float]:
@@ -265,28 +257,18 @@ def measure_cold_start(config: BenchConfig, frame: np.ndarray, timeout: float = 
 def tensorrt_fields(backend, gpu_memory: Callable[[], Optional[float]]) -> Dict[str, Any]:
     """Engine build time and GPU memory when the classifier is a TensorRT engine; nulls with a note otherwise.
 
-    The build time is read from the backend (``engine_build_s``) or the engine's sidecar card
-    (``<engine>.json``: ``build_seconds``/``build_time_s``); GPU memory from the backend
-    (``device_memory_bytes``) or ``nvidia-smi``'s per-process figure.
+    Both come from ``backend.details()`` (the TensorRT backend reads the build time from the engine's sidecar);
+    GPU memory falls back to ``nvidia-smi``'s per-process figure.
     """
-    if getattr(backend, "name", "") != "tensorrt":
+    details = backend.details()
+    if details["backend"] != "tensorrt":
         return {"engine_build_s": None, "gpu_memory_mb": None, "note": "not a TensorRT backend"}
-    build = getattr(backend, "engine_build_s", None)
-    path = getattr(backend, "path", None)
-    if build is None and path is not None:
-        for sidecar in (Path(str(path) + ".json"), Path(path).with_suffix(".json")):
-            try:
-                meta = json.loads(sidecar.read_text())
-            except (OSError, ValueError):
-                continue
-            build = meta.get("build_seconds", meta.get("build_time_s"))
-            if build is not None:
-                break
-    mem_bytes = getattr(backend, "device_memory_bytes", None)
+    build = details.get("engine_build_s")
+    mem_bytes = details.get("device_memory_bytes")
     mem_mb = round(mem_bytes / 2**20, 1) if mem_bytes is not None else gpu_memory()
     notes = []
     if build is None:
-        notes.append("engine build time unknown (engine loaded from cache without a recorded build time)")
+        notes.append("engine build time unknown (engine loaded without a recorded build time)")
     if mem_mb is None:
         notes.append("GPU memory unknown (no per-process figure from nvidia-smi, e.g. on Jetson)")
     return {"engine_build_s": None if build is None else round(float(build), 3), "gpu_memory_mb": mem_mb,
@@ -464,8 +446,8 @@ def run_benchmark(
             profile = {"predict_functions": _profile_top(lambda: recognizer.predict(frames["one"]),
                                                          max(10, config.runs // 2)),
                        "classifier_nodes": None}
-            path = getattr(backend, "path", None)
-            if getattr(backend, "name", "") == "onnxruntime" and path is not None:
+            path = backend.details()["path"]
+            if backend.details()["backend"] == "onnxruntime" and path is not None:
                 try:
                     profile["classifier_nodes"] = onnx_node_profile(path, card, config.threads)
                 except Exception as exc:  # profiling is a diagnostic; never fail the report for it
@@ -485,7 +467,8 @@ def run_benchmark(
 
     cls_b1 = next((c for c in classifier if c["batch"] == 1), classifier[0])
     label = backend_label(backend)
-    precision = str(getattr(backend, "precision", card.precision))
+    details = backend.details()
+    precision = str(details["precision"] or card.precision)
     on_gpu = runs_on_gpu(backend)
     threads_effective = config.threads if config.threads is not None else (fp.get("cpu") or {}).get("usable_cores")
     bars = {
@@ -498,7 +481,7 @@ def run_benchmark(
     }
     if config.runs < MIN_RUNS:
         notes.append(f"only {config.runs} timed runs (< {MIN_RUNS}): percentiles are rough")
-    model_path = getattr(backend, "path", None)
+    model_path = details["path"]
     report = {
         "schema_version": SCHEMA_VERSION,
         "kind": REPORT_KIND,
@@ -511,7 +494,7 @@ def run_benchmark(
             "card_sha256": card.sha256(), "input_shape": list(card.input_shape), "num_classes": card.num_classes,
         },
         "config": {
-            "backend": label, "providers": list(getattr(backend, "providers", []) or []),
+            "backend": label, "providers": list(details["providers"] or []),
             "threads": config.threads, "threads_effective": threads_effective, "detector": config.detector,
             "runs": int(config.runs), "warmup": int(config.warmup), "batches": [int(b) for b in config.batches],
             "frame_size": [int(v) for v in config.frame_size], "frame_source": frames["source"],

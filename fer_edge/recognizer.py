@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .backends import Backend, backend_from_path
+from .backends import Backend, BackendOptions, backend_from_path
 from .card import ModelCard
 from .errors import InvalidInputError, ModelFormatError
 from .face import Face
@@ -50,6 +50,8 @@ class Recognizer:
         threads: CPU threads for the classifier and the detector (None = library default).
         providers: ONNX Runtime execution providers in order of preference.
         detector_options: keyword arguments for the detector (e.g. ``score_threshold``, ``min_face``).
+        options: every backend option at once (device, CUDA layer, engine cache folder...); ``threads`` and
+            ``providers`` given here override it.
 
     Example:
         >>> with Recognizer() as rec:
@@ -66,12 +68,14 @@ class Recognizer:
         threads: Optional[int] = None,
         providers: Optional[Sequence[str]] = None,
         detector_options: Optional[Dict[str, object]] = None,
+        options: Optional[BackendOptions] = None,
     ):
         if isinstance(model, Backend):
             self.backend = model
         else:
             path = default_model_path() if model is None else Path(model)
-            self.backend = backend_from_path(path, backend=backend, threads=threads, providers=providers)
+            self.backend = backend_from_path(path, backend=backend, options=options, threads=threads,
+                                             providers=providers)
         self.card: ModelCard = self.backend.card
         from .detect import create_detector
 

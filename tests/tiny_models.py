@@ -3,11 +3,13 @@
 from pathlib import Path
 
 
-def write_tiny_classifier(path: Path, *, card=None, classes: int = 8, channels: int = 1, size: int = 48) -> Path:
+def write_tiny_classifier(path: Path, *, card=None, classes: int = 8, channels: int = 1, size: int = 48,
+                          batch="batch") -> Path:
     """Write a fixed-weight ONNX classifier whose verdict depends on the crop's mean brightness.
 
     logits = mean(x) * w + b with w = +4 for class 1 and -4 for class 2: bright crops → labels[1], dark → labels[2].
     ``card=None`` writes the default FER+ card; pass ``card=False`` for a model without one.
+    ``batch``: the batch dimension, a name (dynamic) or an int (a static-batch model).
     """
     import numpy as np
     import onnx
@@ -25,8 +27,8 @@ def write_tiny_classifier(path: Path, *, card=None, classes: int = 8, channels: 
     ]
     graph = helper.make_graph(
         nodes, "tiny",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", channels, size, size])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, channels, size, size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, classes])],
         initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..card import CARD_METADATA_KEY, ModelCard
 from ..errors import FerEdgeError, InvalidInputError, ModelFormatError
-from .base import Backend
+from .base import Backend, BackendOptions
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,9 @@ class OnnxRuntimeBackend(Backend):
 
     Args:
         path: the ``.onnx`` file (its card is read from ``metadata_props``).
-        threads: intra-op threads; None lets ONNX Runtime decide (all cores).
-        providers: execution providers in order; None picks by availability.
+        options: threads, providers, warm-up (``BackendOptions``).
         card: card for a model exported without one (a warning is logged).
-        warmup: run one batch at load so the first real call is not slow.
+        threads, providers, warmup: shorthands that override ``options`` when given.
     """
 
     name = "onnxruntime"
@@ -62,24 +61,24 @@ class OnnxRuntimeBackend(Backend):
         self,
         path,
         *,
+        options: Optional[BackendOptions] = None,
+        card: Optional[ModelCard] = None,
         threads: Optional[int] = None,
         providers: Optional[Sequence[str]] = None,
-        card: Optional[ModelCard] = None,
-        warmup: bool = True,
+        warmup: Optional[bool] = None,
     ):
         ort = _ort()
+        self.options = BackendOptions.from_kwargs(options, threads=threads, providers=providers, warmup=warmup)
         self.path = Path(path)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads is not None:
-            if int(threads) < 1:
-                raise InvalidInputError(f"threads must be >= 1, got {threads}")
-            options.intra_op_num_threads = int(threads)
-            options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.providers = choose_providers(providers)
+        session_options = ort.SessionOptions()
+        session_options.log_severity_level = 3
+        if self.options.threads is not None:
+            session_options.intra_op_num_threads = int(self.options.threads)
+            session_options.inter_op_num_threads = 1
+        session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.providers = choose_providers(self.options.providers)
         try:
-            self._session = ort.InferenceSession(str(self.path), sess_options=options, providers=self.providers)
+            self._session = ort.InferenceSession(str(self.path), sess_options=session_options, providers=self.providers)
         except Exception as exc:  # ORT raises its own exception types for unreadable graphs
             raise ModelFormatError(f"ONNX Runtime cannot load {self.path}: {str(exc).splitlines()[0]}") from exc
         stored = card_from_session(self._session)
@@ -98,8 +97,8 @@ class OnnxRuntimeBackend(Backend):
         self._input_name = inputs[0].name
         self._output_name = outputs[0].name
         self._check_shapes(inputs[0].shape, outputs[0].shape)
-        if warmup:
-            self.infer(np.zeros((1,) + self.card.input_shape, dtype=np.float32))
+        if self.options.warmup:
+            self.warmup()
 
     def _check_shapes(self, in_shape, out_shape) -> None:
         static_in = [d if isinstance(d, int) else None for d in in_shape]
@@ -110,11 +109,33 @@ class OnnxRuntimeBackend(Backend):
                 raise ModelFormatError(
                     f"{self.path.name} input has {got} {what} but its card says {want}; re-export with a matching card"
                 )
-        self.max_batch = static_in[0] if static_in[0] not in (None, -1) else None
+        fixed = static_in[0] if static_in[0] not in (None, -1, 0) else None
+        self.static_batch = fixed  # the base class pads each chunk up to it
+        self.max_batch = fixed
         if len(out_shape) != 2:
             raise ModelFormatError(f"{self.path.name} output is {out_shape}; expected (N, num_classes)")
         if isinstance(out_shape[1], int):
             self.card.check_output_width(out_shape[1], where=self.path.name)
+
+    @property
+    def on_gpu(self) -> bool:  # type: ignore[override]
+        return bool(self.providers) and self.providers[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+
+    @property
+    def label(self) -> str:
+        return f"onnxruntime[{self.providers[0] if self.providers else 'CPUExecutionProvider'}]"
+
+    @property
+    def kind(self) -> str:
+        """``onnxruntime-cpu`` / ``-cuda`` / ``-trt`` after the first execution provider (report file names)."""
+        first = (self.providers[0] if self.providers else "CPU").replace("ExecutionProvider", "").lower()
+        return "onnxruntime-" + ("trt" if first == "tensorrt" else first)
+
+    def details(self):
+        out = super().details()
+        out["providers"] = list(self.providers)
+        out["threads"] = self.options.threads
+        return out
 
     def _live_session(self):
         if self._session is None:

@@ -23,8 +23,12 @@ def run(args: argparse.Namespace) -> int:
             return 0
         print(f"model:      {path}")
         print(f"name:       {card.name} (arch {card.arch or '?'}, version {card.version})")
-        print(f"backend:    {backend.name} ({', '.join(getattr(backend, 'providers', []) or [])})")
-        print(f"precision:  {card.precision}")
+        details = backend.details()
+        print(f"backend:    {details['label']}")
+        print(f"precision:  {details['precision']}")
+        for key in ("tensorrt_version", "gpu", "compute_capability", "profile", "built_utc", "engine_build_s"):
+            if details.get(key) is not None:
+                print(f"{key + ':':<12}{details[key]}")
         print(f"labels:     {', '.join(card.labels)}")
         h, w = card.input_size
         print(f"input:      {card.channels}x{h}x{w} {card.color}, mean {card.mean}, std {card.std}, "

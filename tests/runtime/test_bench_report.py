@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fer_edge import bench
+from fer_edge.backends.base import Backend
 from fer_edge.card import FERPLUS_LABELS, ModelCard
 from fer_edge.errors import InvalidInputError
 
@@ -29,15 +30,33 @@ FAKE_FP = {
 }
 
 
-class FakeBackend:
+class FakeBackend(Backend):
+    """Describes itself like the real backends (details()); bench never probes attributes."""
+
     name = "onnxruntime"
     providers = ["CPUExecutionProvider"]
     precision = "fp32"
     path = "/models/fake.onnx"
+    engine_build_s = None
+    device_memory_bytes = None
 
     def __init__(self):
         self.card = ModelCard(labels=FERPLUS_LABELS, name="fake", arch="fakenet", version="1")
         self.calls = []
+
+    @property
+    def kind(self):
+        return "onnxruntime-cpu" if self.name == "onnxruntime" else self.name
+
+    @property
+    def on_gpu(self):
+        return self.name == "tensorrt"
+
+    def details(self):
+        out = super().details()
+        out.update(providers=self.providers, engine_build_s=self.engine_build_s,
+                   device_memory_bytes=self.device_memory_bytes)
+        return out
 
     def infer(self, batch):
         self.calls.append(batch.shape)
@@ -197,28 +216,19 @@ def test_text_report_without_matplotlib(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("*.png"))
 
 
-def test_tensorrt_fields_from_backend_and_sidecar(tmp_path):
-    class Engine:
-        name = "tensorrt"
-        engine_build_s = 93.25
-        device_memory_bytes = 64 * 2**20
-
-    assert bench.tensorrt_fields(Engine(), lambda: None) == {"engine_build_s": 93.25, "gpu_memory_mb": 64.0,
-                                                              "note": None}
-    engine = tmp_path / "m.engine"
-    engine.write_bytes(b"x")
-    (tmp_path / "m.engine.json").write_text(json.dumps({"build_seconds": 12.5}))
-
-    class Cached:
-        name = "tensorrt"
-        path = engine
-
-    assert bench.tensorrt_fields(Cached(), lambda: 321.0) == {"engine_build_s": 12.5, "gpu_memory_mb": 321.0,
-                                                               "note": None}
-    (tmp_path / "m.engine.json").unlink()
-    got = bench.tensorrt_fields(Cached(), lambda: None)
+def test_tensorrt_fields_come_from_backend_details():
+    engine = FakeBackend()
+    engine.name, engine.engine_build_s, engine.device_memory_bytes = "tensorrt", 93.25, 64 * 2**20
+    assert bench.tensorrt_fields(engine, lambda: None) == {"engine_build_s": 93.25, "gpu_memory_mb": 64.0,
+                                                            "note": None}
+    engine.device_memory_bytes = None
+    assert bench.tensorrt_fields(engine, lambda: 321.0) == {"engine_build_s": 93.25, "gpu_memory_mb": 321.0,
+                                                             "note": None}
+    engine.engine_build_s = None
+    got = bench.tensorrt_fields(engine, lambda: None)
     assert got["engine_build_s"] is None and got["gpu_memory_mb"] is None
     assert "build time unknown" in got["note"] and "GPU memory unknown" in got["note"]
+    assert bench.tensorrt_fields(FakeBackend(), lambda: 1.0)["note"] == "not a TensorRT backend"
 
 
 def test_report_with_tensorrt_backend_fills_trt_fields():
