@@ -8,8 +8,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import numbers
+import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 from .errors import ModelFormatError
 
@@ -20,6 +23,9 @@ COLORS = ("gray", "rgb", "bgr")
 OUTPUTS = ("logits", "probs")
 PRECISIONS = ("fp32", "fp16", "int8", "mixed")
 INTERPOLATIONS = ("linear",)
+MAX_INPUT_SIDE = 4096  # a classifier input larger than this is a damaged card, not a model
+STD_RANGE = (1e-3, 1e3)  # on the 0..1 scale; outside it the normalisation amplifies noise or erases the image
+MEAN_LIMIT = 100.0
 
 FERPLUS_LABELS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 FER2013_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -44,6 +50,8 @@ class ModelCard:
         version: model version string.
         metrics: measured metrics (e.g. {"ferplus_test_accuracy": 0.87}).
         provenance: where the model came from (data, licence, command, parent hashes).
+        integrity: the integrity record written by export/quantize (``fer_edge.integrity``): a sha256 over
+            the graph and this card, checked when the model is loaded. Empty for cards that carry none.
         schema_version: card schema version; bumped on incompatible changes.
     """
 
@@ -61,16 +69,36 @@ class ModelCard:
     version: str = "0"
     metrics: Mapping[str, Any] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    integrity: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        # Normalise sequences to tuples so that equality and hashing of cards read from JSON work.
-        object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
-        object.__setattr__(self, "input_size", tuple(int(x) for x in self.input_size))
-        object.__setattr__(self, "mean", tuple(float(x) for x in self.mean))
-        object.__setattr__(self, "std", tuple(float(x) for x in self.std))
-        object.__setattr__(self, "metrics", dict(self.metrics))
-        object.__setattr__(self, "provenance", dict(self.provenance))
+        # Normalise sequences to tuples so that equality and hashing of cards read from JSON work. Types are
+        # checked strictly: a card is untrusted input (a string is not a list of labels, 1.5 is not a version).
+        object.__setattr__(self, "labels", _strings(self.labels, "labels"))
+        object.__setattr__(self, "input_size", _ints(self.input_size, "input_size"))
+        object.__setattr__(self, "mean", _floats(self.mean, "mean"))
+        object.__setattr__(self, "std", _floats(self.std, "std"))
+        for name in ("metrics", "provenance", "integrity"):
+            value = getattr(self, name)
+            if not isinstance(value, Mapping):
+                raise ModelFormatError(f"Invalid model card: {name} must be a JSON object, got {type(value).__name__}")
+            object.__setattr__(self, name, dict(value))
+        for name in ("color", "interpolation", "output", "precision", "name", "arch", "version"):
+            if not isinstance(getattr(self, name), str):
+                raise ModelFormatError(
+                    f"Invalid model card: {name} must be a string, got {type(getattr(self, name)).__name__}")
+        if isinstance(self.crop_margin, bool) or not isinstance(self.crop_margin, numbers.Real):
+            raise ModelFormatError(
+                f"Invalid model card: crop_margin must be a number, got {type(self.crop_margin).__name__}")
+        object.__setattr__(self, "crop_margin", float(self.crop_margin))
+        sv = self.schema_version
+        if isinstance(sv, bool) or not isinstance(sv, numbers.Integral):
+            if isinstance(sv, numbers.Real) and math.isfinite(sv) and float(sv).is_integer():
+                sv = int(sv)
+            else:
+                raise ModelFormatError(f"Invalid model card: schema_version must be an integer, got {sv!r}")
+        object.__setattr__(self, "schema_version", sv)
         self.validate()
 
     # ----------------------------------------------------------------- derived
@@ -99,6 +127,8 @@ class ModelCard:
         def bad(msg: str) -> ModelFormatError:
             return ModelFormatError(f"Invalid model card ({self.name}): {msg}")
 
+        if self.schema_version < 1:
+            raise bad(f"schema_version must be >= 1, got {self.schema_version}")
         if self.schema_version > SCHEMA_VERSION:
             raise bad(
                 f"schema_version {self.schema_version} is newer than this fer_edge understands "
@@ -108,14 +138,25 @@ class ModelCard:
             raise bad("needs at least two labels")
         if len(set(self.labels)) != len(self.labels):
             raise bad(f"labels are not unique: {list(self.labels)}")
-        if len(self.input_size) != 2 or min(self.input_size) < 8:
-            raise bad(f"input_size must be (height, width) with both >= 8, got {self.input_size}")
+        for label in self.labels:
+            if not label.strip() or unsafe_characters(label):
+                raise bad(f"label {label!r} is empty or holds control characters")
+        for name in ("name", "arch", "version"):
+            if unsafe_characters(getattr(self, name)):
+                raise bad(f"{name} {getattr(self, name)!r} holds control characters")
+        if len(self.input_size) != 2 or min(self.input_size) < 8 or max(self.input_size) > MAX_INPUT_SIDE:
+            raise bad(f"input_size must be (height, width) with both in [8, {MAX_INPUT_SIDE}], got {self.input_size}")
         if self.color not in COLORS:
             raise bad(f"color must be one of {COLORS}, got {self.color!r}")
         if len(self.mean) != self.channels or len(self.std) != self.channels:
             raise bad(f"mean/std need {self.channels} value(s) for color={self.color!r}")
+        if not all(math.isfinite(m) and abs(m) <= MEAN_LIMIT for m in self.mean):
+            raise bad(f"mean must be finite numbers within +-{MEAN_LIMIT:g} (0..1 pixel scale), got {self.mean}")
         if any(s <= 0 for s in self.std):
             raise bad(f"std must be positive, got {self.std}")
+        if not all(math.isfinite(s) and STD_RANGE[0] <= s <= STD_RANGE[1] for s in self.std):
+            raise bad(f"std must be finite and within [{STD_RANGE[0]:g}, {STD_RANGE[1]:g}] (0..1 pixel scale), "
+                      f"got {self.std}")
         if self.interpolation not in INTERPOLATIONS:
             raise bad(f"interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
         if not 0.5 <= self.crop_margin <= 4.0:
@@ -145,8 +186,11 @@ class ModelCard:
         if not isinstance(data, Mapping):
             raise ModelFormatError(f"A model card must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown and int(data.get("schema_version", SCHEMA_VERSION)) <= SCHEMA_VERSION:
+        unknown = sorted(str(k) for k in set(data) - known)
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if isinstance(version, bool) or not isinstance(version, numbers.Real) or not math.isfinite(version):
+            raise ModelFormatError(f"Model card schema_version must be an integer, got {version!r}")
+        if unknown and version <= SCHEMA_VERSION:
             raise ModelFormatError(f"Unknown model card field(s) {unknown}; is the card from another tool?")
         if "labels" not in data:
             raise ModelFormatError("Model card has no 'labels'")
@@ -160,11 +204,26 @@ class ModelCard:
     def to_json(self, indent: Optional[int] = None) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
 
+    def canonical_json(self) -> str:
+        """The card without its integrity record, in one fixed JSON form (what the integrity digest covers)."""
+        d = self.to_dict()
+        d.pop("integrity", None)
+        return json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
     @classmethod
     def from_json(cls, text: str) -> ModelCard:
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ModelFormatError(f"Model card is not UTF-8 text: {exc}") from exc
+        if not isinstance(text, str):
+            raise ModelFormatError(f"A model card must be JSON text, got {type(text).__name__}")
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
+            data = json.loads(text, parse_constant=_reject_constant)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ModelFormatError(f"Model card is not valid JSON: {exc}") from exc
+        except ValueError as exc:  # NaN / Infinity, which JSON does not have
             raise ModelFormatError(f"Model card is not valid JSON: {exc}") from exc
         return cls.from_dict(data)
 
@@ -174,6 +233,67 @@ class ModelCard:
 
     def replace(self, **changes: Any) -> ModelCard:
         return dataclasses.replace(self, **changes)
+
+
+def card_from_metadata(entries: Iterable[Tuple[str, str]], where: str = "the model") -> Optional[ModelCard]:
+    """The card among a model's metadata (key, value) entries, or None when it carries none.
+
+    The one rule for the runtime and the export tools alike: more than one ``fer_edge.card`` entry is a damaged
+    (or tampered) model, never "use the first" or "use the last".
+    """
+    values = [value for key, value in entries if key == CARD_METADATA_KEY]
+    if len(values) > 1:
+        raise ModelFormatError(
+            f"{where} carries {len(values)} fer_edge model cards (metadata key {CARD_METADATA_KEY!r}); a model has "
+            "exactly one: re-export it with `fer-edge export` or re-attach one card"
+        )
+    return ModelCard.from_json(values[0]) if values else None
+
+
+def unsafe_characters(text: str) -> bool:
+    """True when ``text`` holds control characters (terminal escapes) or bidirectional overrides."""
+    return any(unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS for ch in text)
+
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _sequence(value: Any, field_name: str) -> Sequence[Any]:
+    if not isinstance(value, (str, bytes, Mapping)):
+        try:
+            return tuple(value)
+        except TypeError:
+            pass
+    raise ModelFormatError(
+        f"Invalid model card: {field_name} must be a list, got {type(value).__name__} {str(value)[:40]!r}")
+
+
+def _strings(value: Any, field_name: str) -> Tuple[str, ...]:
+    items = _sequence(value, field_name)
+    if not all(isinstance(x, str) for x in items):
+        raise ModelFormatError(f"Invalid model card: every entry of {field_name} must be a string")
+    return tuple(items)
+
+
+def _ints(value: Any, field_name: str) -> Tuple[int, ...]:
+    items = _sequence(value, field_name)
+    out = []
+    for x in items:
+        if isinstance(x, bool) or not isinstance(x, numbers.Real) or not float(x).is_integer():
+            raise ModelFormatError(f"Invalid model card: {field_name} needs whole numbers, got {x!r}")
+        out.append(int(x))
+    return tuple(out)
+
+
+def _floats(value: Any, field_name: str) -> Tuple[float, ...]:
+    items = _sequence(value, field_name)
+    if not all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in items):
+        raise ModelFormatError(f"Invalid model card: {field_name} needs numbers, got {list(items)!r}")
+    return tuple(float(x) for x in items)
 
 
 def card_for_labels(labels: Sequence[str], **kw: Any) -> ModelCard:
