@@ -8,6 +8,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# What this command needs beyond the runtime, checked by the CLI before it runs.
+REQUIRES = (("torch", "train"), ("onnx", "export"), ("onnxsim", "export"))
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="fer_edge checkpoint (.pt) written by `fer-edge train`")

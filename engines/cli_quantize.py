@@ -10,6 +10,9 @@ from fer_edge.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 
+# What this command needs beyond the runtime, checked by the CLI before it runs.
+REQUIRES = (("onnx", "export"),)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("onnx", help="FP32 .onnx with a fer_edge card (from `fer-edge export`)")

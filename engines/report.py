@@ -12,30 +12,14 @@ import platform
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-import numpy as np
-
 from fer_edge.errors import InvalidInputError
-from fer_edge.metrics import class_scores, confusion_matrix
+from fer_edge.metrics import classification_metrics
 
 from .artifact import agreement
 
 log = logging.getLogger(__name__)
 
 ORDER = ("fp32", "fp16", "int8")
-
-
-def classification_metrics(labels: np.ndarray, pred: np.ndarray, num_classes: int) -> Dict[str, Any]:
-    """Accuracy, macro-F1 (over classes present in ``labels``) and per-class recall."""
-    labels, pred = np.asarray(labels), np.asarray(pred)
-    cm = confusion_matrix(labels, pred, num_classes)
-    s = class_scores(cm)
-    present = s.support > 0
-    return {
-        "accuracy": float(s.tp.sum() / max(len(labels), 1)),
-        "macro_f1": float(s.f1[present].mean()) if present.any() else 0.0,
-        "per_class_recall": s.recall.tolist(),
-        "confusion": cm.tolist(),
-    }
 
 
 def _labelled_set(labelled, card, size: Optional[int], npz_key: Optional[str], faces: str):
@@ -105,7 +89,7 @@ def quantization_report(
         out = outputs[name]
         agree, max_diff, mean_diff = agreement(ref, out)
         row = {"precision": name, "path": str(models[name]), "card_precision": backends[name].card.precision}
-        row.update(classification_metrics(y, out.argmax(1), card.num_classes))
+        row.update(classification_metrics(y, out.argmax(1), card.labels))
         row.update({"top1_agreement": agree, "max_abs_diff": max_diff, "mean_abs_diff": mean_diff})
         rows.append(row)
     return {
@@ -134,7 +118,8 @@ def report_markdown(report: Mapping[str, Any]) -> str:
     lines += ["", "Per-class recall (%):", "", "| precision | " + " | ".join(meta["labels"]) + " |",
               "|---|" + "---|" * len(meta["labels"])]
     for r in report["rows"]:
-        lines.append(f"| {r['precision']} | " + " | ".join(f"{100 * v:.1f}" for v in r["per_class_recall"]) + " |")
+        recall = r["per_class_recall"].values()
+        lines.append(f"| {r['precision']} | " + " | ".join(f"{100 * v:.1f}" for v in recall) + " |")
     return "\n".join(lines) + "\n"
 
 

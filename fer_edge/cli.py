@@ -12,6 +12,7 @@ import logging
 import sys
 from typing import List, Optional
 
+from ._optional import EXTRA_OF, missing_dependency, require_all
 from ._version import __version__
 from .errors import FerEdgeError
 
@@ -53,18 +54,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     module_name, text = COMMANDS[ns.command]
     try:
         module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            print(f"fer-edge: '{ns.command}' is not available in this install ({exc.name} missing)", file=sys.stderr)
-            return 1
-        print(f"fer-edge {ns.command}: {exc}. Install the extra it needs, e.g. pip install 'fer-edge[all]'",
-              file=sys.stderr)
-        return 1
-    parser = argparse.ArgumentParser(prog=f"fer-edge {ns.command}", description=text)
-    module.add_arguments(parser)
-    args = parser.parse_args(argv[idx + 1 :])
-    try:
+        parser = argparse.ArgumentParser(prog=f"fer-edge {ns.command}", description=text)
+        module.add_arguments(parser)
+        args = parser.parse_args(argv[idx + 1 :])
+        # A command declares what it needs beyond the runtime as REQUIRES = ((module, extra), ...): checked
+        # here, before any work, so a runtime-only install gets one line naming the extra, not a traceback.
+        require_all(getattr(module, "REQUIRES", ()), f"fer-edge {ns.command}")
         return int(module.run(args) or 0)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in EXTRA_OF:
+            raise  # a broken install of the runtime itself: the traceback is the useful report
+        print(f"fer-edge {ns.command}: {missing_dependency(exc, f'fer-edge {ns.command}')}", file=sys.stderr)
+        return 1
     except FerEdgeError as exc:
         print(f"fer-edge {ns.command}: {exc}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""Classification metrics in numpy only: the confusion matrix and per-class precision/recall/F1.
+"""Classification metrics in numpy only: the confusion matrix, per-class precision/recall/F1, macro-F1.
 
 Shared by training evaluation (``fer_edge.trainers.evaluate``) and the quantization report
 (``fer_edge.engines.report``) so both count the same way.
@@ -6,7 +6,7 @@ Shared by training evaluation (``fer_edge.trainers.evaluate``) and the quantizat
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, Dict, NamedTuple, Sequence
 
 import numpy as np
 
@@ -49,3 +49,33 @@ def class_scores(cm: np.ndarray) -> ClassScores:
     f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp),
                    where=(precision + recall) > 0)
     return ClassScores(tp, support, predicted, recall, precision, f1)
+
+
+def classification_metrics(y_true, y_pred, labels: Sequence[str]) -> Dict[str, Any]:
+    """Accuracy, macro-F1, per-class recall/F1, support and the confusion matrix: the one definition.
+
+    Macro-F1 averages the F1 of every class that occurs in ``y_true`` or in ``y_pred`` (scikit-learn's
+    ``f1_score(average="macro")``): a class the model predicts but the set never contains counts as F1 0, so a
+    model inventing a class is penalised. Samples with ``y_true < 0`` (no majority label) are ignored.
+    """
+    y_true = np.asarray(y_true, np.int64).reshape(-1)
+    y_pred = np.asarray(y_pred, np.int64).reshape(-1)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true has {y_true.size} samples but y_pred has {y_pred.size}")
+    keep = y_true >= 0
+    y_true, y_pred = y_true[keep], y_pred[keep]
+    k = len(labels)
+    cm = confusion_matrix(y_true, y_pred, k)
+    s = class_scores(cm)
+    present = (s.support > 0) | (s.predicted > 0)
+    n = int(len(y_true))
+    return {
+        "n": n,
+        "accuracy": float(s.tp.sum() / n) if n else 0.0,
+        "macro_f1": float(s.f1[present].mean()) if present.any() else 0.0,
+        "per_class_recall": {lab: float(r) for lab, r in zip(labels, s.recall)},
+        "per_class_f1": {lab: float(v) for lab, v in zip(labels, s.f1)},
+        "support": {lab: int(v) for lab, v in zip(labels, s.support)},
+        "confusion": cm.tolist(),
+        "labels": list(labels),
+    }

@@ -10,6 +10,9 @@ from typing import List, Optional
 
 logger = logging.getLogger(__name__)
 
+# What this command needs beyond the runtime, checked by the CLI before it runs.
+REQUIRES = (("torch", "train"), ("yaml", "train"), ("tqdm", "train"))
+
 # Explicit flags for the settings changed most often; anything else via --set key=value.
 _FLAGS = (
     ("--data", "data", str, "dataset file or folder"),

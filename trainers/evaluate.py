@@ -15,35 +15,9 @@ import numpy as np
 
 from fer_edge.card import ModelCard
 from fer_edge.errors import InvalidInputError
-from fer_edge.metrics import class_scores, confusion_matrix  # confusion_matrix: part of this module's API
+from fer_edge.metrics import classification_metrics, confusion_matrix  # noqa: F401  (re-exported: this module's API)
 
 logger = logging.getLogger(__name__)
-
-
-def classification_metrics(y_true, y_pred, labels: Sequence[str]) -> Dict[str, Any]:
-    """Accuracy, macro-F1 (over classes present in ``y_true`` or predicted), per-class recall/F1, confusion.
-
-    Samples with ``y_true < 0`` (no majority label) are ignored.
-    """
-    y_true = np.asarray(y_true, np.int64).reshape(-1)
-    y_pred = np.asarray(y_pred, np.int64).reshape(-1)
-    keep = y_true >= 0
-    y_true, y_pred = y_true[keep], y_pred[keep]
-    k = len(labels)
-    cm = confusion_matrix(y_true, y_pred, k)
-    tp, support, predicted, recall, _precision, f1 = class_scores(cm)
-    present = (support > 0) | (predicted > 0)
-    n = int(len(y_true))
-    return {
-        "n": n,
-        "accuracy": float(tp.sum() / n) if n else 0.0,
-        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
-        "per_class_recall": {lab: float(r) for lab, r in zip(labels, recall)},
-        "per_class_f1": {lab: float(v) for lab, v in zip(labels, f1)},
-        "support": {lab: int(s) for lab, s in zip(labels, support)},
-        "confusion": cm.tolist(),
-        "labels": list(labels),
-    }
 
 
 def metrics_with_leak(y_true, y_pred, labels: Sequence[str], leak: Optional[np.ndarray]) -> Dict[str, Any]:
@@ -100,19 +74,23 @@ def evaluate_model_file(
         dict with "model", "data", "split", "all" metrics and, when the dataset flags duplicate-leak images,
         "without_leak".
     """
+    from .arrays import arrays_from_split
     from .data import limit_splits, load_dataset
-    from .transforms import materialize
 
     model_path = Path(model_path)
     if not model_path.exists():
         raise InvalidInputError(f"model not found: {model_path}")
+    suffix = model_path.suffix.lower()
+    if suffix not in (".onnx", ".engine", ".plan"):  # say what is missing before minutes of data loading
+        from fer_edge._optional import require
+
+        require("torch", "train", "evaluating a checkpoint; an exported .onnx model needs no torch")
     data = load_dataset(data_path, dataset, fer2013_csv=fer2013_csv, label_set=label_set)
     if limit:
         data = limit_splits(data, limit)
     if split not in data.splits:
         raise InvalidInputError(f"{data_path}: has no {split!r} split (available: {sorted(data.splits)})")
 
-    suffix = model_path.suffix.lower()
     if suffix in (".onnx", ".engine", ".plan"):
         from fer_edge.backends import backend_from_path
 
@@ -131,14 +109,14 @@ def evaluate_model_file(
         predict = lambda x: torch_logits(model, torch.from_numpy(x), batch_size)  # noqa: E731
         kind = "torch"
     mapping = _label_mapping(data.labels, card.labels, str(data_path), str(model_path))
-    sp = materialize(data.splits[split], card, where=f"{data_path}:{split}", progress=True)
-    x = sp.x.numpy()
+    sp = arrays_from_split(data.splits[split], card, where=f"{data_path}:{split}", progress=True)
+    x = sp.x
     logits = predict(x)
     if tta_flip:
         logits = logits + predict(np.ascontiguousarray(x[..., ::-1]))
     y_pred = logits.argmax(1)
-    y_true = np.where(sp.labels.numpy() >= 0, mapping[sp.labels.numpy()], -1)
-    leak = None if sp.leak is None else sp.leak.numpy()
+    y_true = np.where(sp.labels >= 0, mapping[sp.labels], -1)
+    leak = sp.leak
     result: Dict[str, Any] = {"model": str(model_path), "runner": kind, "data": str(data_path), "split": split,
                               "tta_flip": bool(tta_flip), "skipped_images": sp.skipped}
     result.update(metrics_with_leak(y_true, y_pred, card.labels, leak))

@@ -11,18 +11,14 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
-import cv2
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from fer_edge.card import ModelCard
-from fer_edge.errors import InvalidInputError
-from fer_edge.preprocess import preprocess
 
+from .arrays import arrays_from_split
 from .config import TrainConfig
 from .data import Split
 
@@ -43,58 +39,12 @@ class TensorSplit:
         return int(self.labels.shape[0])
 
 
-def read_image(path) -> Optional[np.ndarray]:
-    """Read an image file as BGR uint8 (as a camera frame would arrive); None when it cannot be decoded."""
-    try:
-        buf = np.fromfile(str(path), dtype=np.uint8)
-    except OSError:
-        return None
-    if buf.size == 0:
-        return None
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
-
-
 def materialize(split: Split, card: ModelCard, *, where: str = "", progress: bool = False) -> TensorSplit:
-    """Run every image of ``split`` through ``fer_edge.preprocess`` with ``card``.
-
-    Images without a box are whole-image face crops (margin 1.0, what the runtime does for crops); boxes use the
-    card's crop margin. Unreadable images are skipped and counted (one warning), never a crash.
-    """
-    n = len(split)
-    out = np.empty((n,) + card.input_shape, dtype=np.float32)
-    keep = np.ones(n, dtype=bool)
-    missing = []
-    items = range(n)
-    if progress and n > 2000:
-        from tqdm import tqdm
-
-        items = tqdm(items, desc=f"preprocess {where}".strip(), unit="img", leave=False, mininterval=1.0)
-    for i in items:
-        img = split.images[i]
-        if isinstance(img, (str, Path)):
-            path = img
-            img = read_image(path)
-            if img is None:
-                keep[i] = False
-                missing.append(str(path))
-                continue
-        box = None if split.boxes is None else split.boxes[i]
-        try:
-            out[i] = preprocess(img, box, card)[0]
-        except InvalidInputError as exc:
-            keep[i] = False
-            missing.append(f"{i}: {exc}")
-    if missing:
-        logger.warning("%s: skipped %d unreadable/corrupt image(s), e.g. %s", where or "dataset", len(missing),
-                       missing[0])
-    idx = np.flatnonzero(keep)
-    if len(idx) == 0:
-        raise InvalidInputError(f"{where or 'dataset'}: none of the {n} images could be read")
-    x = torch.from_numpy(out[idx] if len(idx) < n else out)
-    labels = torch.from_numpy(split.labels[idx])
-    soft = None if split.soft is None else torch.from_numpy(np.asarray(split.soft, np.float32)[idx])
-    leak = None if split.leak is None else torch.from_numpy(np.asarray(split.leak, bool)[idx])
-    return TensorSplit(x, labels, soft, leak, skipped=int(n - len(idx)))
+    """``arrays.arrays_from_split`` as torch tensors (the exact runtime preprocessing of every image)."""
+    a = arrays_from_split(split, card, where=where, progress=progress)
+    return TensorSplit(torch.from_numpy(a.x), torch.from_numpy(a.labels),
+                       None if a.soft is None else torch.from_numpy(a.soft),
+                       None if a.leak is None else torch.from_numpy(a.leak), skipped=a.skipped)
 
 
 @dataclass(frozen=True)
