@@ -25,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="CPU threads (default: ONNX Runtime's choice)")
     p.add_argument("--score-threshold", type=float, help="detector score threshold (default 0.5)")
     p.add_argument("--min-face", type=int, help="ignore faces smaller than this many pixels")
+    p.add_argument("--tta", choices=["none", "flip"], help="test-time augmentation (default: the model card's; "
+                   "flip = also classify the mirrored face: more accurate, ~1.6x classifier time)")
     video = p.add_argument_group("video and camera sources")
     video.add_argument("--csv", action="store_true", help="write one CSV row per face per frame to --out")
     video.add_argument("--jsonl", action="store_true", help="write one JSON line per face per frame to --out")
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     detector = None if args.detector == "none" else args.detector
     done = 0
-    with Recognizer(args.model, detector=detector, threads=args.threads,
+    with Recognizer(args.model, detector=detector, threads=args.threads, tta=args.tta,
                     detector_options=detector_options(args) if detector else None) as rec:
         jsonl = open(out / "predictions.jsonl", "w") if out else None
         try:
