@@ -15,14 +15,22 @@ class FlipTTABackend(Backend):
     """
 
     name_suffix = "+flip"
+    on_gpu = False  # mirrored rows are made on the host; the device input path does not apply
 
     def __init__(self, inner: Backend):
         self.inner = inner
         self.card = inner.card
         self.precision = inner.precision
         self.name = f"{inner.name}{self.name_suffix}"
-        # Each call doubles the rows the inner backend sees.
-        self.max_batch = None if inner.max_batch is None else max(1, inner.max_batch // 2)
+        self.path = getattr(inner, "path", None)
+        # No batch limit here: the inner backend chunks and pads the doubled batch to its own limits.
+
+    @property
+    def label(self) -> str:
+        return f"{self.inner.label} + flip TTA"
+
+    def details(self):
+        return {**self.inner.details(), "label": self.label, "tta": "flip"}
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         n = batch.shape[0]
