@@ -214,6 +214,9 @@ class ModelCard:
         """The card without its integrity record, in one fixed JSON form (what the integrity digest covers)."""
         d = self.to_dict()
         d.pop("integrity", None)
+        # Fields added after integrity records existed are left out at their default, so older records still match.
+        if d.get("tta") == "none":
+            d.pop("tta")
         return json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
     @classmethod

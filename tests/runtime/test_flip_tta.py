@@ -79,3 +79,9 @@ def test_bad_tta_values_are_typed_errors():
     with pytest.raises(ModelFormatError, match="tta must be one of"):
         CARD.replace(tta="rotate")
     assert ModelCard.from_dict(CARD.replace(tta="flip").to_dict()).tta == "flip"
+
+
+def test_tta_default_leaves_the_integrity_digest_of_older_cards_unchanged():
+    older = {k: v for k, v in CARD.to_dict().items() if k != "tta"}
+    assert ModelCard.from_dict(older).canonical_json() == CARD.replace(tta="none").canonical_json()
+    assert CARD.replace(tta="flip").canonical_json() != CARD.canonical_json()
