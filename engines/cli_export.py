@@ -13,7 +13,7 @@ REQUIRES = (("torch", "train"), ("onnx", "export"), ("onnxsim", "export"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="fer_edge checkpoint (.pt) written by `fer-edge train`")
+    parser.add_argument("checkpoint", help="checkpoint (.ckpt, e.g. runs/NAME/best.ckpt) written by `fer-edge train`")
     parser.add_argument("-o", "--output", help="output .onnx (default: the checkpoint's name with .onnx)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     parser.add_argument("--output-kind", choices=("logits", "probs"), default=None,

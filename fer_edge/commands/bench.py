@@ -34,6 +34,10 @@ def _frame_size(text: str) -> Tuple[int, int]:
     return w, h
 
 
+# Scratch output, ignored by git: run from the repository root, a default of reports/ overwrote the examples.
+DEFAULT_OUT = "out/bench"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", help="classifier .onnx/.engine (default: the bundled model)")
     p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "tensorrt"],
@@ -51,7 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", action="store_true", help="add a cProfile table of the one-face frame")
     p.add_argument("--no-cold-start", action="store_true", help="skip the fresh-process cold-start measurement")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
-    p.add_argument("--out", default="reports", help="output folder, or a .json path (default: reports/)")
+    p.add_argument("--out", default=DEFAULT_OUT,
+                   help=f"output folder, or a .json path (default: {DEFAULT_OUT}/; never the committed reports/)")
     p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
                    help="print two reports side by side with ratios B/A, and measure nothing")
 

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 from ..errors import InvalidInputError
 from ..video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, image_files, source_kind
@@ -44,10 +44,20 @@ def is_video_source(source: str) -> bool:
     return Path(source).suffix.lower() in VIDEO_SUFFIXES
 
 
-def image_paths(source: str) -> List[Path]:
+ANNOTATED_SUFFIX = "_annotated"
+
+
+def image_paths(source: str, out: Optional[Path] = None) -> List[Path]:
+    """The images ``source`` names; in a folder that is also ``out``, the annotated images written there are left
+    out (re-running must not annotate its own output)."""
     path = Path(source)
     if path.is_dir():
         files = image_files(path)
+        if out is not None and out.exists() and out.resolve() == path.resolve():
+            ours = [f for f in files if f.stem.endswith(ANNOTATED_SUFFIX)]
+            if ours:
+                log.info("skipping %d annotated image(s) written by an earlier run in %s", len(ours), out)
+                files = [f for f in files if not f.stem.endswith(ANNOTATED_SUFFIX)]
         if not files:
             raise InvalidInputError(f"No images ({', '.join(IMAGE_SUFFIXES)}) in folder {path}")
         return files
@@ -90,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
     from ..draw import draw
     from ..recognizer import Recognizer
 
-    paths = image_paths(args.source)
     out = Path(args.out) if args.out else None
+    paths = image_paths(args.source, out)
     if out:
         out.mkdir(parents=True, exist_ok=True)
     detector = None if args.detector == "none" else args.detector
@@ -113,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
                         print(f"  {face}  top-3: " + ", ".join(f"{k} {v:.2f}" for k, v in top))
                 if out:
                     jsonl.write(json.dumps(record) + "\n")
-                    cv2.imwrite(str(out / f"{path.stem}_annotated.jpg"), draw(frame, faces))
+                    cv2.imwrite(str(out / f"{path.stem}{ANNOTATED_SUFFIX}.jpg"), draw(frame, faces))
                 done += 1
         finally:
             if jsonl:

@@ -51,3 +51,28 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["no-such-command"])
     assert exc.value.code == 2
+
+
+def test_predict_twice_into_its_own_folder_does_not_annotate_its_output(tiny_onnx_model, tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "face.png"), np.full((40, 40), 250, np.uint8))
+    for _ in range(2):
+        assert main(["predict", str(tmp_path), "--model", str(tiny_onnx_model), "--detector", "none", "--json",
+                     "--out", str(tmp_path), "--threads", "1"]) == 0
+    records = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["image"].rsplit("/", 1)[-1] for r in records] == ["face.png", "face.png"]
+    assert sorted(p.name for p in tmp_path.glob("*.jpg")) == ["face_annotated.jpg"]
+
+
+def test_bench_writes_to_a_scratch_folder_by_default_not_the_committed_reports():
+    import argparse
+    from pathlib import Path
+
+    from fer_edge.commands import bench
+
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    out = Path(parser.parse_args([]).out)
+    assert out.parts[0] == "out"  # not reports/, which holds committed examples
+    gitignore = Path(__file__).resolve().parents[2] / ".gitignore"
+    if gitignore.is_file():  # a source checkout: the default folder is ignored, never committed
+        assert "out/" in gitignore.read_text().splitlines()
