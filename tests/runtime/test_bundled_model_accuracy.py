@@ -1,5 +1,6 @@
 """The bundled FER+ models reproduce their card's test accuracy through the runtime (± 0.2 pt), on the real data."""
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,20 @@ def _ferplus_test(shared_data: Path):
     data = np.load(path)
     keep = data["y_test"] >= 0  # FER+ majority labels; -1 = excluded by the protocol
     return data["x_test"][keep], data["y_test"][keep].astype(np.int64)
+
+
+@lru_cache(maxsize=None)
+def _test_predictions(model_path: Path, shared_data: Path):
+    """(predictions, labels) on FER+ test, computed once per model for every test below."""
+    images, labels = _ferplus_test(shared_data)
+    return _predict(model_path, images), labels
+
+
+# Classes too rare in FER+ (18 disgust / 16 contempt test images) for a recall floor to mean anything.
+RECALL_FLOOR_EXEMPT = ("contempt", "disgust")
+RECALL_FLOOR = 0.50
+# The one shortfall of release 2, recorded so it cannot hide another (issue 16: release 3 must clear it).
+KNOWN_SHORTFALLS = {"2": {"fear"}}
 
 
 def _predict(model_path: Path, images: np.ndarray) -> np.ndarray:
@@ -50,12 +65,26 @@ def test_bundled_card_describes_ferplus(model_path):
 @pytest.mark.data
 @pytest.mark.parametrize("model_path", BUNDLED, ids=[p.name for p in BUNDLED])
 def test_bundled_model_matches_card_accuracy(model_path, shared_data):
-    images, labels = _ferplus_test(shared_data)
+    pred, labels = _test_predictions(model_path, shared_data)
     assert len(labels) == 3152, "FER+ test split changed: expected 3,152 majority-labelled images"
-    pred = _predict(model_path, images)
     accuracy = float(np.mean(pred == labels))
     with backend_from_path(model_path, threads=1) as backend:
         claimed = float(backend.card.metrics["ferplus_test_accuracy"])
     assert abs(accuracy - claimed) <= 0.002, (
         f"{model_path.name}: measured FER+ test accuracy {accuracy:.4f} differs from its card's {claimed:.4f}"
     )
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("model_path", BUNDLED, ids=[p.name for p in BUNDLED])
+def test_bundled_model_recalls_every_common_class(model_path, shared_data):
+    """A robot user must see anger, fear and sadness recognised, not only smiles: recall >= 50 % per class."""
+    pred, labels = _test_predictions(model_path, shared_data)
+    recall = {name: float(np.mean(pred[labels == k] == k)) for k, name in enumerate(FERPLUS_LABELS)}
+    low = {name for name, r in recall.items() if r < RECALL_FLOOR and name not in RECALL_FLOOR_EXEMPT}
+    with backend_from_path(model_path, threads=1) as backend:
+        version = backend.card.version
+    if low and low == KNOWN_SHORTFALLS.get(version):
+        pytest.xfail(f"release {version} known shortfall: " + ", ".join(f"{n} {recall[n]:.3f}" for n in sorted(low)))
+    assert not low, f"{model_path.name}: recall below {RECALL_FLOOR:.0%}: " + ", ".join(
+        f"{n} {recall[n]:.3f}" for n in sorted(low))
