@@ -10,6 +10,7 @@ import collections.abc
 import dataclasses
 import hashlib
 import json
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,8 +211,21 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path) -> "TrainConfig":
-        """Load a ``.yaml``/``.yml``/``.json`` file."""
-        return cls.from_dict(load_mapping(path), source=str(path))
+        """Load a ``.yaml``/``.yml``/``.json`` file; its relative paths (``data``, ``ferplus_csv``, ``init_from``)
+        are relative to the file's folder, so a config works from any current directory."""
+        data = dict(load_mapping(path))
+        folder = Path(path).parent
+        for key in FILE_RELATIVE_KEYS:
+            value = data.get(key)
+            if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+                data[key] = os.path.normpath(folder / value)
+        return cls.from_dict(data, source=str(path))
+
+    def with_absolute_paths(self) -> "TrainConfig":
+        """A copy whose input paths are absolute: what a run folder's ``config.yaml`` records, so loading it
+        from there (paths relative to the file) still finds the data."""
+        return dataclasses.replace(self, **{k: os.path.abspath(getattr(self, k)) for k in FILE_RELATIVE_KEYS
+                                            if getattr(self, k)})
 
     def with_overrides(self, overrides: Iterable[str] = (), **changes: Any) -> "TrainConfig":
         """A copy with ``key=value`` strings (values parsed as YAML) and keyword changes applied."""
@@ -251,6 +265,9 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+# Paths in a config file that name inputs: resolved against the file's folder (output_dir stays relative to the
+# current directory, where `fer-edge train` writes its runs).
+FILE_RELATIVE_KEYS = ("data", "ferplus_csv", "init_from")
 _NON_RESULT_KEYS = ("output_dir", "progress", "threads", "device")
 
 

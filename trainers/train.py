@@ -327,7 +327,8 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
         raise InvalidInputError(f"TrainConfig.num_classes={cfg.num_classes} but {cfg.data} has {k} classes "
                                 f"{list(data.labels)}; set num_classes: 0 to take it from the dataset")
     card = card_from_config(cfg, data, command)
-    train_t = materialize(data.splits["train"], card, where=f"{cfg.data}:train", progress=info.is_main)
+    train_t = materialize(data.splits["train"], card, where=f"{cfg.data}:train",
+                          progress=info.is_main and cfg.progress)
     val_t = materialize(data.splits["val"], card, where=f"{cfg.data}:val") if "val" in data.splits else None
     idx_all, hard_all, soft_all = _train_targets(train_t, k, cfg.targets)
     if cfg.per_class_limit:
@@ -411,7 +412,7 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
 
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.yaml").write_text(cfg.to_yaml())
+        (out_dir / "config.yaml").write_text(cfg.with_absolute_paths().to_yaml())
     n_params = sum(p.numel() for p in model.parameters())
     log("model %s: %.2f M params; %s on %s, %d thread(s), %d process(es); global batch %d, %d steps/epoch",
         cfg.arch, n_params / 1e6, precision, device, torch.get_num_threads(), info.world_size, global_batch,

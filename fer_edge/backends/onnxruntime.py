@@ -45,6 +45,19 @@ def card_from_session(session) -> Optional[ModelCard]:
     return None if text is None else ModelCard.from_json(text)
 
 
+def _load_error(path: Path, exc: Exception) -> ModelFormatError:
+    """A ModelFormatError for a graph ONNX Runtime refused; a file that is not a protobuf at all is called damaged."""
+    text = str(exc)
+    if "INVALID_PROTOBUF" in text or "Protobuf parsing failed" in text:
+        size = path.stat().st_size if path.is_file() else 0
+        return ModelFormatError(
+            f"{path} is damaged or not an ONNX model ({size} bytes that do not parse as ONNX: truncated download, "
+            "a text/HTML page saved under .onnx, or a file cut off while being written). Download it again or "
+            "re-create it with `fer-edge export CKPT`; `sha256sum` should match the source's checksum"
+        )
+    return ModelFormatError(f"ONNX Runtime cannot load {path}: {text.splitlines()[0] if text else type(exc).__name__}")
+
+
 class OnnxRuntimeBackend(Backend):
     """Classifier in an ONNX file, run by ONNX Runtime.
 
@@ -80,12 +93,13 @@ class OnnxRuntimeBackend(Backend):
         try:
             self._session = ort.InferenceSession(str(self.path), sess_options=session_options, providers=self.providers)
         except Exception as exc:  # ORT raises its own exception types for unreadable graphs
-            raise ModelFormatError(f"ONNX Runtime cannot load {self.path}: {str(exc).splitlines()[0]}") from exc
+            raise _load_error(self.path, exc) from exc
         stored = card_from_session(self._session)
         if stored is None and card is None:
             raise ModelFormatError(
                 f"{self.path.name} has no fer_edge model card in its metadata; re-export it with "
-                "`fer-edge export`, or pass card=ModelCard(labels=..., input_size=..., ...) explicitly"
+                "`fer-edge export`, or pass the card explicitly: "
+                "Recognizer(path, card=ModelCard(labels=..., input_size=..., ...))"
             )
         if stored is None:
             warnings.warn(f"{self.path.name} has no model card; using the card passed by the caller", stacklevel=2)

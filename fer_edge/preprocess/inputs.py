@@ -16,6 +16,8 @@ def as_bgr_frame(frame: object, name: str = "frame") -> np.ndarray:
         raise InvalidInputError(f"{name} is None; pass a uint8 numpy array (e.g. from cv2.imread or a camera)")
     if not isinstance(frame, np.ndarray):
         raise InvalidInputError(f"{name} must be a numpy array, got {type(frame).__name__}")
+    if frame.size == 0:
+        raise InvalidInputError(f"{name} is empty (shape {frame.shape}); pass an image with pixels")
     if frame.dtype != np.uint8:
         raise InvalidInputError(
             f"{name} must be uint8 (0..255), got {frame.dtype}; convert with np.clip(x, 0, 255).astype(np.uint8)"

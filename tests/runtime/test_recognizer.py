@@ -115,6 +115,7 @@ def test_draw_returns_an_annotated_copy(rec):
     (None, "is None"),
     (np.zeros((10, 10, 3), np.float32), "uint8"),
     (np.zeros((0, 0, 3), np.uint8), "empty"),
+    (np.array([]), "empty"),
     (np.zeros((10, 10, 5), np.uint8), "HxWx3"),
 ])
 def test_bad_frames_raise_typed_errors(rec, bad, message):
@@ -159,3 +160,54 @@ def test_default_model_finds_the_smiling_astronaut():
     assert face.label == "happiness" and face.confidence > 0.8
     x1, y1, x2, y2 = face.box
     assert 150 < x1 < 200 and 60 < y1 < 100 and 250 < x2 < 300 and 150 < y2 < 200
+
+
+def test_caller_boxes_are_clipped_and_boxes_outside_the_frame_dropped(rec, caplog):
+    frame = synthetic_frame()  # 640x480
+    boxes = np.array([[700, 10, 800, 110], [60, 100, 180, 220], [-50, -50, -1, -1], [600, 400, 700, 520]], np.float32)
+    faces = rec.predict(frame, boxes=boxes)
+    assert [f.box for f in faces] == [(60.0, 100.0, 180.0, 220.0), (600.0, 400.0, 640.0, 480.0)]
+    assert "dropped 2 of 4 box(es) wholly outside the 640x480 frame" in caplog.text
+    assert rec.predict(frame, boxes=[[-20, 0, 0, 30]]) == []
+
+
+def test_a_model_without_a_card_opens_with_the_card_the_hint_names(tmp_path):
+    from tiny_models import write_tiny_classifier
+
+    from fer_edge.card import FERPLUS_LABELS, ModelCard
+
+    path = write_tiny_classifier(tmp_path / "bare.onnx", card=False)
+    with pytest.raises(ModelFormatError, match=r"Recognizer\(path, card=ModelCard\("):
+        Recognizer(path, detector=None)
+    with pytest.warns(UserWarning, match="no model card"):
+        rec = Recognizer(path, detector=None, card=ModelCard(labels=FERPLUS_LABELS), threads=1)
+    with rec:
+        bright = np.full((48, 48), 250, np.uint8)
+        assert rec.predict(bright)[0].label == "happiness"
+
+
+def test_warmup_runs_every_stage_untimed(tiny_onnx_model, monkeypatch):
+    with Recognizer(tiny_onnx_model, detector=None, threads=1) as rec:
+        calls = []
+        infer = rec.backend.infer
+        monkeypatch.setattr(rec.backend, "infer", lambda batch: calls.append(batch.shape) or infer(batch))
+        rec.predict(synthetic_frame(), boxes=BOXES)
+        rec.warmup((120, 160))
+        assert calls[-1] == (1, 1, 48, 48)
+        assert rec.timings == dict.fromkeys(rec.timings, 0.0)
+
+
+def test_cli_predict_warms_up_before_the_time_it_prints(tiny_onnx_model, tmp_path, monkeypatch, capsys):
+    import cv2
+
+    from fer_edge.cli import main
+
+    order = []
+    monkeypatch.setattr(Recognizer, "warmup", lambda self, shape: order.append(("warmup", tuple(shape))))
+    real_predict = Recognizer.predict
+    monkeypatch.setattr(Recognizer, "predict", lambda self, frame: order.append("predict") or real_predict(self, frame))
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), np.full((40, 50), 200, np.uint8))
+    assert main(["predict", str(tmp_path), "--model", str(tiny_onnx_model), "--detector", "none"]) == 0
+    assert order == [("warmup", (40, 50)), "predict", "predict"]  # a gray image: HxW
+    assert "ms (after warm-up)" in capsys.readouterr().out

@@ -12,7 +12,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_yaml_and_json_round_trip(tmp_path):
-    cfg = TrainConfig(data="x.npz", lr=0.05, input_size=(64, 64), model_kwargs={"dropout": 0.2}, ema=True)
+    cfg = TrainConfig(data=str(tmp_path / "x.npz"), lr=0.05, input_size=(64, 64), model_kwargs={"dropout": 0.2},
+                      ema=True)
     (tmp_path / "c.yaml").write_text(cfg.to_yaml())
     (tmp_path / "c.json").write_text(json.dumps(cfg.to_dict()))
     assert TrainConfig.from_file(tmp_path / "c.yaml") == cfg
@@ -20,6 +21,25 @@ def test_yaml_and_json_round_trip(tmp_path):
     assert cfg.sha256() == TrainConfig.from_file(tmp_path / "c.yaml").sha256()
     assert cfg.sha256() == cfg.replace(output_dir="elsewhere", threads=7).sha256()
     assert cfg.sha256() != cfg.replace(lr=0.1).sha256()
+
+
+def test_relative_input_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "c.yaml").write_text("data: ../data/ferplus.npz\noutput_dir: runs/x\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = TrainConfig.from_file(tmp_path / "configs" / "c.yaml")
+    assert Path(cfg.data) == tmp_path / "data" / "ferplus.npz"
+    assert cfg.output_dir == "runs/x"  # outputs stay relative to where `fer-edge train` runs
+    assert cfg.with_overrides(["data=here.npz"]).data == "here.npz"  # command-line paths: the current directory
+    saved = cfg.replace(data="rel.npz").with_absolute_paths()
+    assert Path(saved.data) == elsewhere / "rel.npz"
+
+
+def test_shipped_configs_point_at_the_archive_fer_edge_data_builds():
+    cfg = TrainConfig.from_file(REPO / "configs" / "ferplus_default.yaml")
+    assert Path(cfg.data) == REPO / "data" / "ferplus.npz"
 
 
 def test_unknown_key_is_named(tmp_path):

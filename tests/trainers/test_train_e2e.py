@@ -172,3 +172,20 @@ def test_grad_clip_covers_the_loss_parameters(tmp_path, monkeypatch):
     assert clipped and len(centres) > 0
     n_model = sum(1 for _ in model_from_checkpoint(summary["last_checkpoint"])[0].parameters())
     assert all(len(ids) > n_model for ids in clipped), "clip_grad_norm_ saw only the model's parameters"
+
+
+def test_no_progress_also_silences_the_preprocessing_bar(tmp_path, monkeypatch):
+    import fer_edge.trainers.train as train_module
+
+    seen = []
+
+    def record(split, card, *, where="", progress=False):
+        seen.append(progress)
+        raise KeyboardInterrupt  # stop before any training
+
+    monkeypatch.setattr(train_module, "materialize", record)
+    cfg = TrainConfig(data=str(make_npz(tmp_path / "d.npz", n_per_class=4)), output_dir=str(tmp_path / "run"),
+                      progress=False, threads=1)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    assert seen == [False]
