@@ -19,7 +19,7 @@ $(VENV)/.runtime: $(BIN)/python setup.py
 
 $(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[dev,train,export,plot,cuda]'
+	$(BIN)/pip install -q -e '.[dev,train,export,plot,cuda,serve]'
 	touch $@
 
 demo: $(VENV)/.runtime

@@ -39,6 +39,7 @@ EXTRAS = {
     "cuda": ["cuda-python>=12"],
     "pycuda": ["pycuda"],
     "plot": ["matplotlib"],
+    "serve": ["tritonclient[http,grpc]>=2.40"],
     "dev": ["pytest>=7", "pytest-benchmark", "hypothesis", "ruff", "scikit-image", "build", "wheel", "setuptools>=64",
             "tqdm", "pyyaml"],
 }
@@ -54,7 +55,8 @@ setup(
     python_requires=">=3.8",
     packages=PACKAGES,
     package_dir=PACKAGE_DIR,
-    package_data={"fer_edge": ["assets/*.onnx", "assets/*.json", "assets/LICENSE*", "cuda/kernels/*.cu"]},
+    package_data={"fer_edge": ["assets/*.onnx", "assets/*.json", "assets/LICENSE*", "cuda/kernels/*.cu"],
+                  "fer_edge.engines": ["templates/*.py"]},
     include_package_data=False,
     install_requires=RUNTIME,
     extras_require=EXTRAS,
