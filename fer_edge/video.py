@@ -34,11 +34,14 @@ __all__ = [
     "to_bgr",
     "IMAGE_SUFFIXES",
     "VIDEO_SUFFIXES",
+    "BAG_SUFFIXES",
+    "is_bag_path",
     "image_files",
     "moving_faces_frames",
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+BAG_SUFFIXES = (".mcap", ".bag", ".db3")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".3gp")
 _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _GSTREAMER_LINK_RE = re.compile(r"\s!\s")
@@ -80,8 +83,18 @@ def to_bgr(frame: object, name: str = "frame") -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def is_bag_path(path: Path) -> bool:
+    """ROS bags: .mcap/.bag/.db3 files and rosbag2 folders (``metadata.yaml`` or a lone .mcap/.db3 inside)."""
+    if path.is_dir():
+        return (path / "metadata.yaml").is_file() or any(p.suffix in (".mcap", ".db3") for p in path.glob("*.*"))
+    return path.suffix.lower() in BAG_SUFFIXES
+
+
 def source_kind(source: object) -> str:
-    """Classify a source: 'camera', 'url', 'gstreamer', 'folder', 'image', 'file', 'capture' or 'iterable'."""
+    """Classify a source: 'camera', 'url', 'gstreamer', 'bag', 'folder', 'image', 'file', 'capture', 'source'
+    (an opened FrameSource) or 'iterable'."""
+    if isinstance(source, FrameSource):
+        return "source"
     if isinstance(source, bool):
         raise InvalidInputError(f"cannot read frames from {source!r}; pass a path, camera index, URL or frames")
     if isinstance(source, (int, np.integer)):
@@ -104,6 +117,8 @@ def source_kind(source: object) -> str:
         if _URL_RE.match(stripped) and not stripped.lower().startswith("file://"):
             return "url"
         path = Path(stripped[7:] if stripped.lower().startswith("file://") else stripped)
+        if is_bag_path(path):
+            return "bag"
         if path.is_dir():
             return "folder"
         if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -619,7 +634,9 @@ def open_source(
     """Open anything that yields frames and return a :class:`FrameSource` (an iterator of :class:`Frame`).
 
     Args:
-        source: a video file path; a camera index (``0``, ``"0"`` or ``"/dev/video0"``, read through V4L2 on
+        source: a video file path; a ROS bag (``.mcap``/``.bag``/``.db3`` or a rosbag2 folder: its only image
+            topic; use :func:`fer_edge.ros.bag.open_bag` to pick one); an opened :class:`FrameSource` (returned
+            as is); a camera index (``0``, ``"0"`` or ``"/dev/video0"``, read through V4L2 on
             Linux); an ``rtsp://``/``http(s)://`` URL; a GStreamer pipeline string (contains ``!``, needs an
             OpenCV built with GStreamer); an image file or a folder of images (natural sort order); a numpy
             frame or stack of frames; any iterable of numpy frames (gray, BGR or BGRA uint8); or an opened
@@ -639,6 +656,8 @@ def open_source(
         InvalidInputError: the source cannot be opened; the message says what to check.
     """
     kind = source_kind(source)
+    if kind == "source":
+        return source  # type: ignore[return-value]  # already opened (e.g. a bag topic), with its own options
     kw = dict(every=every, max_fps=max_fps, timeout=timeout)
     if live is not None:
         kw["live"] = live
@@ -658,9 +677,13 @@ def open_source(
             raise InvalidInputError("the cv2.VideoCapture passed as source is not opened")
         return _capture_source(cap, kind="capture", name="capture", live=kw.pop("live", False), own=False,  # type: ignore[arg-type]
                                fps=fps, **kw)
-    if kind in ("folder", "image", "file"):
+    if kind in ("folder", "image", "file", "bag"):
         text = str(os.fspath(source)).strip()  # type: ignore[arg-type]
         path = Path(text[7:] if text.lower().startswith("file://") else text)
+        if kind == "bag":
+            from .ros.bag import open_bag  # needs the [ros] extra
+
+            return open_bag(path, None, every=every, max_fps=max_fps, timeout=timeout)
         if kind == "folder":
             return _folder(path, fps, **kw)
         if kind == "image":
