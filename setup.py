@@ -40,8 +40,13 @@ EXTRAS = {
     "pycuda": ["pycuda"],
     "plot": ["matplotlib"],
     "serve": ["tritonclient[http,grpc]>=2.40"],
+    "ros": ["rosbags>=0.10", "mcap>=1.1"],  # read ROS 1/2 bags, write MCAP; the node itself needs rclpy from ROS 2
+    "foxglove": ["foxglove-sdk>=0.14"],  # --foxglove live view
     "dev": ["pytest>=7", "pytest-benchmark", "hypothesis", "ruff", "scikit-image", "build", "wheel", "setuptools>=64",
-            "tqdm", "pyyaml"],
+            "tqdm", "pyyaml",
+            # ROS bag and live-view tests: the [ros] and [foxglove] extras plus an independent MCAP decoder and a
+            # WebSocket client.
+            "rosbags>=0.10", "mcap>=1.1", "mcap-ros2-support", "foxglove-sdk>=0.14", "websockets"],
 }
 EXTRAS["all"] = sorted({d for k, deps in EXTRAS.items() if k not in ("trt", "pycuda", "modelopt") for d in deps})
 

@@ -16,9 +16,11 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", help="image, folder of images, video file, camera index (0), URL or GStreamer pipeline")
+    p.add_argument("source", help="image, folder of images, video file, camera index (0), URL, GStreamer pipeline, "
+                   "or ROS bag (.mcap, .bag, .db3, rosbag2 folder)")
     p.add_argument("--model", help="classifier .onnx/.engine (default: the bundled model)")
-    p.add_argument("--out", help="folder for annotated images/video and result files")
+    p.add_argument("--out", help="folder for annotated images/video and result files; for a ROS bag also "
+                   "OUT.mcap (the output bag; CSV/JSONL go beside it)")
     p.add_argument("--json", action="store_true", help="print one JSON line per image instead of text")
     p.add_argument("--detector", default="blazeface", choices=["blazeface", "blazeface_full", "none"],
                    help="face detector; 'none' = inputs are face crops")
@@ -35,11 +37,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     video.add_argument("--skip", type=int, default=1, help="process every Nth frame only")
     video.add_argument("--max-fps", type=float, help="limit the processing rate")
     video.add_argument("--no-track", action="store_true", help="disable tracking and smoothing")
+    video.add_argument("--smoothing", choices=["ema", "window", "none"], default="ema",
+                       help="how tracked expressions are smoothed over time (default ema)")
+    ros = p.add_argument_group("ROS bags and live view (extras [ros], [foxglove])")
+    ros.add_argument("--topic", help="image topic of the bag (sensor_msgs/Image or CompressedImage; default: the "
+                     "bag's only image topic)")
+    ros.add_argument("--foxglove", action="store_true", help="serve frames, boxes and expressions over the Foxglove "
+                     "WebSocket protocol while processing (any source)")
+    ros.add_argument("--port", type=int, default=8765, help="Foxglove server port (default 8765)")
+    ros.add_argument("--host", default="127.0.0.1", help="Foxglove server interface (0.0.0.0 = reachable from the "
+                     "network; default 127.0.0.1)")
 
 
 def is_video_source(source: str) -> bool:
-    """True for camera indices (``0``, ``/dev/video0``), URLs, GStreamer pipelines and video files."""
-    if source_kind(source) in ("camera", "url", "gstreamer"):
+    """True for camera indices (``0``, ``/dev/video0``), URLs, GStreamer pipelines, video files and ROS bags."""
+    if source_kind(source) in ("camera", "url", "gstreamer", "bag"):
         return True
     return Path(source).suffix.lower() in VIDEO_SUFFIXES
 
@@ -90,7 +102,9 @@ def detector_options(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    if is_video_source(args.source):
+    if getattr(args, "topic", None) and source_kind(args.source) != "bag":
+        raise InvalidInputError(f"--topic applies to ROS bags (.mcap, .bag, .db3, rosbag2 folders), not {args.source}")
+    if is_video_source(args.source) or getattr(args, "foxglove", False):
         from .predict_video import run_video
 
         return run_video(args)

@@ -14,7 +14,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Iterator, List, Optional
 
 from ..errors import InvalidInputError
 
@@ -85,14 +85,36 @@ class _Preview:
                 pass
 
 
+def _results(s: Any) -> Iterator[Any]:
+    """The stream's results; a source error that arrives mid-run (a damaged bag) ends it as a yielded error."""
+    while True:
+        try:
+            result = next(s, None)
+        except InvalidInputError as exc:
+            yield exc
+            return
+        if result is None:
+            return
+        yield result
+
+
 def run_video(args: argparse.Namespace) -> int:
     """Run the video pipeline for ``fer-edge predict`` and write what ``args`` asks for.
 
     Uses ``args``: source, model, out, csv, jsonl, show, every (detect every N frames), skip (process every
-    Nth frame), max_fps, no_track, threads, detector, and optionally json, score_threshold, min_face.
+    Nth frame), max_fps, no_track, threads, detector, and optionally json, score_threshold, min_face,
+    smoothing, topic (ROS bags), foxglove/port/host (live view).
+
+    A ROS bag source writes an output bag (``--out x.mcap``, or ``<stem>_fer.mcap`` in an ``--out`` folder)
+    holding the input topic plus expressions and annotations, instead of an annotated video; CSV/JSONL rows
+    then carry the messages' ROS time stamps (seconds).
 
     Returns:
         0 when the source was read to its end (or stopped by the user), 1 when it stalled.
+
+    Raises:
+        InvalidInputError: bad options or input; a bag damaged part-way raises after its outputs were closed
+            (they keep the frames before the damage).
     """
     from ..pipeline import stream
     from ..writers import CsvWriter, JsonlWriter, TrackSummary, VideoWriter
@@ -110,20 +132,50 @@ def run_video(args: argparse.Namespace) -> int:
     detector = getattr(args, "detector", "blazeface")
     detector = None if detector in (None, "none") else detector
     options = detector_options(args) if detector else None
-    target: Any = int(source) if source.strip().isdigit() else source
+    from ..video import source_kind
 
-    s = stream(
-        target,
-        getattr(args, "model", None),
-        detect_every=every,
-        tracking=not getattr(args, "no_track", False),
-        every=skip,
-        max_fps=getattr(args, "max_fps", None),
-        detector=detector,
-        threads=getattr(args, "threads", None),
-        detector_options=options,
-    )
+    is_bag = source_kind(source) == "bag"
     stem = output_stem(source)
+    out_dir, bag_out = out, None
+    if is_bag and out is not None:
+        if out.suffix.lower() == ".mcap":
+            out_dir, bag_out, stem = out.parent, out, out.stem
+        else:
+            bag_out = out / f"{stem}_fer.mcap"
+    target: Any = int(source) if source.strip().isdigit() else source
+    if is_bag:
+        from ..ros.bag import open_bag
+
+        target = open_bag(source, getattr(args, "topic", None), every=skip, max_fps=getattr(args, "max_fps", None))
+    live = None
+    if getattr(args, "foxglove", False):
+        from ..live_view import LiveView
+
+        try:
+            live = LiveView(port=int(getattr(args, "port", 8765)), host=str(getattr(args, "host", "127.0.0.1")))
+        except BaseException:
+            if is_bag:
+                target.close()
+            raise
+        print(f"Foxglove live view: ws://{live.host}:{live.port} (Foxglove → Open connection)", file=sys.stderr)
+
+    try:
+        s = stream(
+            target,
+            getattr(args, "model", None),
+            detect_every=every,
+            tracking=not getattr(args, "no_track", False),
+            every=skip,
+            max_fps=getattr(args, "max_fps", None),
+            detector=detector,
+            threads=getattr(args, "threads", None),
+            detector_options=options,
+            smoothing=getattr(args, "smoothing", None) or "ema",
+        )
+    except BaseException:
+        if live is not None:
+            live.close()
+        raise
     labels = tuple(getattr(getattr(s.recognizer, "card", None), "labels", ()) or ())
     writers: List[Any] = []
     video: Optional[VideoWriter] = None
@@ -132,22 +184,40 @@ def run_video(args: argparse.Namespace) -> int:
     preview = _Preview() if getattr(args, "show", False) else None
     as_json = bool(getattr(args, "json", False))
     user_stop = False
+    bag_w = None
+    damage: Optional[InvalidInputError] = None
     try:
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            fps = (s.source.fps or 30.0) / skip
-            video = VideoWriter(out / f"{stem}_annotated.mp4", fps=fps)
-            writers.append(video)
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            if bag_out is not None:
+                from ..ros.bag_writer import ResultBagWriter
+
+                bag_w = ResultBagWriter(bag_out, s.source.topic, s.source.msgtype)  # type: ignore[attr-defined]
+                writers.append(bag_w)
+            else:
+                fps = (s.source.fps or 30.0) / skip
+                video = VideoWriter(out_dir / f"{stem}_annotated.mp4", fps=fps)
+                writers.append(video)
             if want_csv:
-                csv_w = CsvWriter(out / f"{stem}.csv", labels=labels or None)
+                csv_w = CsvWriter(out_dir / f"{stem}.csv", labels=labels or None)
                 writers.append(csv_w)
             if want_jsonl:
-                jsonl_w = JsonlWriter(out / f"{stem}.jsonl")
+                jsonl_w = JsonlWriter(out_dir / f"{stem}.jsonl")
                 writers.append(jsonl_w)
         from ..draw import draw
 
-        for result in s:
+        for result in _results(s):
+            if isinstance(result, InvalidInputError):
+                damage = result
+                break
             summary.update(result)
+            if bag_w is not None:
+                for item in s.source.take(result.index):  # type: ignore[attr-defined]
+                    bag_w.write_image(item)
+                    if item.index == result.index:
+                        bag_w.write_result(item, result.faces)
+            if live is not None:
+                live.publish_result(result, int(round(result.timestamp * 1e9)) if is_bag else None)
             if video is not None:
                 video.write(draw(result.image, result.faces))
             if csv_w is not None:
@@ -164,20 +234,27 @@ def run_video(args: argparse.Namespace) -> int:
                 break
     finally:
         s.close()
+        if bag_w is not None and not user_stop:
+            for item in s.source.remaining():  # type: ignore[attr-defined]  # skipped frames after the last result
+                bag_w.write_image(item)
         for w in writers:
             w.close()
         if preview is not None:
             preview.close()
+        if live is not None:
+            live.close()
 
     stats = s.stats()
     print(f"{source}: {stats['frames']} frames in {stats['elapsed_s']:.1f} s ({stats['fps']:.1f} FPS, "
           f"detector on {stats['detections']}, dropped {stats['dropped']}); {s.message}", file=sys.stderr)
     for line in summary.lines():
         print(line, file=sys.stderr if as_json else sys.stdout)
-    if out is not None:
-        path = summary.write_json(out / f"{stem}_summary.json")
+    if out_dir is not None:
+        path = summary.write_json(out_dir / f"{stem}_summary.json")
         names = [str(w.path.name) for w in writers] + [path.name]
-        print(f"wrote {', '.join(names)} to {out}", file=sys.stderr)
+        print(f"wrote {', '.join(names)} to {out_dir}", file=sys.stderr)
+    if damage is not None:
+        raise damage
     if s.stop_reason == "stalled" and not user_stop:
         print(f"fer-edge predict: {s.message}", file=sys.stderr)
         return 1
