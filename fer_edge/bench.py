@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .detect.registry import DEFAULT_DETECTOR
 from .errors import InvalidInputError
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class BenchConfig:
     backend: str = "auto"
     threads: Optional[int] = None
     providers: Optional[Tuple[str, ...]] = None
-    detector: str = "blazeface"
+    detector: str = DEFAULT_DETECTOR
     batches: Tuple[int, ...] = (1, 4, 16)
     runs: int = 100
     warmup: int = 10

@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .detect.registry import DEFAULT_DETECTOR
 from .errors import InvalidInputError
 from .face import Face
 from .tracking import Tracker, TrackerConfig
@@ -250,7 +251,7 @@ def stream(
     timeout: Optional[float] = 5.0,
     live: Optional[bool] = None,
     fps: Optional[float] = None,
-    detector: Any = "blazeface",
+    detector: Any = DEFAULT_DETECTOR,
     backend: str = "auto",
     threads: Optional[int] = None,
     providers: Optional[Sequence[str]] = None,

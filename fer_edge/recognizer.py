@@ -12,6 +12,7 @@ import numpy as np
 from .backends import Backend, BackendOptions, backend_from_path
 from .backends.flip_tta import FlipTTABackend
 from .card import TTAS, ModelCard
+from .detect.registry import DEFAULT_DETECTOR
 from .errors import InvalidInputError, ModelFormatError
 from .face import Face
 from .preprocess import as_bgr_frame, preprocess, validate_boxes
@@ -58,8 +59,8 @@ class Recognizer:
 
     Args:
         model: path to a ``.onnx`` / ``.engine`` classifier, a Backend, or None for the bundled default model.
-        detector: "blazeface" (short range, faces within ~2 m), "blazeface_full" (far faces), a FaceDetector,
-            or None when every input is already a face crop.
+        detector: a registered name (``fer_edge.detect.detector_names()``; default "yunet", see
+            docs/detector.md), a FaceDetector, or None / "none" when every input is already a face crop.
         backend: "auto" (by file suffix), "onnxruntime" or "tensorrt".
         threads: CPU threads for the classifier and the detector (None = library default).
         providers: ONNX Runtime execution providers in order of preference.
@@ -81,7 +82,7 @@ class Recognizer:
         self,
         model: Union[str, Path, Backend, None] = None,
         *,
-        detector: object = "blazeface",
+        detector: object = DEFAULT_DETECTOR,
         backend: str = "auto",
         threads: Optional[int] = None,
         providers: Optional[Sequence[str]] = None,
@@ -106,16 +107,16 @@ class Recognizer:
             raise InvalidInputError(f"tta must be one of {TTAS} or None (the card's choice), got {tta!r}")
         if self.tta == "flip":
             self.backend = FlipTTABackend(self.backend)
-        from .detect import create_detector
+        from .detect import create_detector, detector_entry
 
         try:
             if not isinstance(detector, str):
                 if detector_options:
-                    raise InvalidInputError("detector_options apply only when detector is a name such as 'blazeface'")
+                    raise InvalidInputError("detector_options apply only when detector is a name such as 'yunet'")
                 self.detector = create_detector(detector)
             else:
                 options = dict(detector_options or {})
-                if threads is not None:
+                if threads is not None and "threads" in detector_entry(detector).options:
                     options.setdefault("threads", threads)
                 self.detector = create_detector(detector, **options)
         except BaseException:

@@ -11,6 +11,7 @@ import shlex
 import sys
 from typing import List, Tuple
 
+from ..detect.registry import DEFAULT_DETECTOR, detector_names
 from ..errors import InvalidInputError
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="inference backend (default: by file suffix)")
     p.add_argument("--providers", help="comma-separated ONNX Runtime providers, e.g. CPUExecutionProvider")
     p.add_argument("--threads", type=int, help="CPU threads for detector and classifier (default: all cores)")
-    p.add_argument("--detector", default="blazeface", choices=["blazeface", "blazeface_full"], help="face detector")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=[n for n in detector_names() if n != "none"],
+                   help=f"face detector (default {DEFAULT_DETECTOR})")
     p.add_argument("--batch", type=_batches, default=(1, 4, 16), help="classifier batch sizes (default 1,4,16)")
     p.add_argument("--runs", type=int, default=100, help="timed runs per measurement (default 100, at least 50)")
     p.add_argument("--warmup", type=int, default=10, help="untimed warm-up runs before each measurement")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
+from ..detect.registry import DEFAULT_DETECTOR, detector_names
 from ..errors import InvalidInputError
 from ..video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, image_files, source_kind
 
@@ -22,10 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="folder for annotated images/video and result files; for a ROS bag also "
                    "OUT.mcap (the output bag; CSV/JSONL go beside it)")
     p.add_argument("--json", action="store_true", help="print one JSON line per image instead of text")
-    p.add_argument("--detector", default="blazeface", choices=["blazeface", "blazeface_full", "none"],
-                   help="face detector; 'none' = inputs are face crops")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=detector_names(),
+                   help=f"face detector (default {DEFAULT_DETECTOR}; docs/detector.md); 'none' = inputs are face crops")
     p.add_argument("--threads", type=int, help="CPU threads (default: ONNX Runtime's choice)")
-    p.add_argument("--score-threshold", type=float, help="detector score threshold (default 0.5)")
+    p.add_argument("--score-threshold", type=float,
+                   help="detector score threshold in [0, 1] (default: the detector's, 0.8 for yunet)")
     p.add_argument("--min-face", type=int, help="ignore faces smaller than this many pixels")
     p.add_argument("--tta", choices=["none", "flip"], help="test-time augmentation (default: the model card's; "
                    "flip = also classify the mirrored face: more accurate, ~1.6x classifier time)")

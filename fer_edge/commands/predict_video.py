@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, List, Optional
 
+from ..detect.registry import DEFAULT_DETECTOR
 from ..errors import InvalidInputError
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ def run_video(args: argparse.Namespace) -> int:
     skip = 1 if getattr(args, "skip", None) is None else int(args.skip)
     if every < 1 or skip < 1:
         raise InvalidInputError(f"--every and --skip must be >= 1 (got --every {every}, --skip {skip})")
-    detector = getattr(args, "detector", "blazeface")
+    detector = getattr(args, "detector", DEFAULT_DETECTOR)
     detector = None if detector in (None, "none") else detector
     options = detector_options(args) if detector else None
     from ..video import source_kind

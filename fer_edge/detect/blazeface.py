@@ -16,6 +16,7 @@ from ..preprocess import as_bgr_frame
 from .anchors import FULL_RANGE_LAYERS, SHORT_RANGE_LAYERS, ssd_anchors
 from .base import LANDMARK_NAMES, Detections, FaceDetector
 from .letterbox import letterbox
+from .session import detector_session
 
 __all__ = ["BlazeFace", "BlazeFaceVariant", "VARIANTS", "ASSETS_DIR"]
 
@@ -43,27 +44,6 @@ VARIANTS = {
     "short": BlazeFaceVariant("short", "blazeface_short.onnx", 128, SHORT_RANGE_LAYERS),
     "full": BlazeFaceVariant("full", "blazeface_full.onnx", 192, FULL_RANGE_LAYERS),
 }
-
-
-def _session(path: Path, threads: Optional[int], providers: Optional[Sequence[str]]):
-    import onnxruntime as ort
-
-    from ..backends.onnxruntime import choose_providers
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.inter_op_num_threads = 1
-    if threads is not None:
-        options.intra_op_num_threads = int(threads)
-    # A 0.2-1 MB detector gains nothing from a GPU round trip by default; providers= opts in.
-    chosen = choose_providers(providers) if providers else ["CPUExecutionProvider"]
-    try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=chosen)
-    except Exception as exc:  # ORT raises its own exception types
-        first_line = str(exc).splitlines()[0]
-        raise ModelFormatError(f"ONNX Runtime cannot load the face detector {path}: {first_line}") from exc
 
 
 class BlazeFace(FaceDetector):
@@ -124,7 +104,7 @@ class BlazeFace(FaceDetector):
                 f"face detector model {path} is missing; reinstall fer-edge, or rebuild it with "
                 "`python tools/convert_blazeface.py`"
             )
-        self._session = _session(path, threads, providers)
+        self._session = detector_session(path, threads, providers)
         self.providers = self._session.get_providers()
         size = self.variant.input_size
         num_anchors = sum((-(-size // s)) ** 2 * k for s, k in self.variant.layers)

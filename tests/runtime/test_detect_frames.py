@@ -109,3 +109,20 @@ def test_dogs_have_no_face(variant, frames):
     with BlazeFace(variant, threads=1) as det:
         found = det.detect(frame)
     assert len(found) == 0, f"false face(s) at {found.boxes.round().tolist()} scores {found.scores.tolist()}"
+
+
+def test_default_detector_finds_95_percent_and_no_dog(frames):
+    """Acceptance of issue 15: the default detector's recall at IoU >= 0.4 on training.xml, and no box on dogs."""
+    from fer_edge.detect import DEFAULT_DETECTOR, create_detector
+
+    labels = load_boxes(frames / "training.xml")
+    det = create_detector(DEFAULT_DETECTOR, threads=1)
+    found = 0
+    for name, gt in labels.items():
+        boxes = det.detect(cv2.imread(str(frames / name))).boxes.astype(np.float64)
+        iou = iou_matrix(gt, boxes) if len(boxes) else np.zeros((len(gt), 0))
+        found += len(greedy_match(iou, iou >= 0.4))
+    print(f"\n{DEFAULT_DETECTOR}: recall@IoU0.4 {found}/18")
+    assert found / 18 >= 0.95
+    dogs = cv2.imread(str(frames / "dogs.jpg"))
+    assert dogs is not None and len(det.detect(dogs)) == 0

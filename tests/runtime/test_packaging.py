@@ -28,6 +28,7 @@ def test_wheel_contains_only_the_fer_edge_namespace(tmp_path):
     assert {t for t in tops if not t.endswith(".dist-info")} == {"fer_edge"}
     for expected in ("fer_edge/recognizer.py", "fer_edge/trainers/__init__.py", "fer_edge/engines/__init__.py",
                      "fer_edge/calibration/__init__.py", "fer_edge/assets/blazeface_short.onnx",
-                     "fer_edge/engines/templates/triton_frames_model.py"):
+                     "fer_edge/engines/templates/triton_frames_model.py",
+                     "fer_edge/assets/yunet.onnx", "fer_edge/assets/LICENSE.yunet.txt"):
         assert expected in names
     assert not any("/tests/" in n for n in names)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from fer_edge import Face, Recognizer, draw
+from fer_edge.detect import YUNET_LANDMARK_NAMES
 from fer_edge.errors import InvalidInputError, ModelFormatError
 from fer_edge.recognizer import DEFAULT_MODEL
 
@@ -89,7 +90,10 @@ def test_with_detector_finds_the_astronaut(tiny_onnx_model):
     assert len(faces) == 1
     x1, y1, x2, y2 = faces[0].box
     assert 200 < x1 < x2 < 456 and 100 < y1 < y2 < 356
-    assert faces[0].score > 0.5 and len(faces[0].landmarks) == 6
+    # The default detector is YuNet (docs/detector.md): 5 keypoints, eyes above the nose above the mouth corners.
+    assert faces[0].score > 0.8 and len(faces[0].landmarks) == len(YUNET_LANDMARK_NAMES) == 5
+    (rex, rey), (lex, ley), (_, ny), (_, mry), (_, mly) = faces[0].landmarks
+    assert rex < lex and max(rey, ley) < ny < min(mry, mly)
     assert rec.timings["detect"] > 0
 
 
@@ -133,7 +137,7 @@ def test_bad_model_paths(tmp_path):
 
 
 def test_unknown_detector_name(tiny_onnx_model):
-    with pytest.raises(InvalidInputError, match="blazeface"):
+    with pytest.raises(InvalidInputError, match="yunet.*blazeface"):
         Recognizer(tiny_onnx_model, detector="haar")
 
 
