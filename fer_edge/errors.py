@@ -28,10 +28,11 @@ class EngineMismatchError(FerEdgeError, RuntimeError):
 class MissingDependencyError(FerEdgeError, ImportError):
     """An optional dependency is not installed; the message names the pip extra."""
 
-    def __init__(self, module: str, extra: str, purpose: str = ""):
+    def __init__(self, module: str, extra: str, purpose: str = "", hint: str = ""):
         self.module = module
         self.extra = extra
         why = f" (needed for {purpose})" if purpose else ""
+        more = f". {hint}" if hint else ""
         super().__init__(
-            f"'{module}' is not installed{why}. Install it with: pip install 'fer-edge[{extra}]'"
+            f"'{module}' is not installed{why}. Install it with: pip install 'fer-edge[{extra}]'{more}"
         )

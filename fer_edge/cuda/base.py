@@ -95,6 +95,10 @@ class CudaApi(abc.ABC):
     @abc.abstractmethod
     def device_count(self) -> int: ...
 
+    def device_properties(self) -> Tuple[str, Tuple[int, int]]:
+        """(GPU name, (major, minor) compute capability) of the current device (the engine sidecar records both)."""
+        raise CudaError(f"the {self.name} CUDA layer cannot report device properties")
+
     @abc.abstractmethod
     def malloc(self, nbytes: int) -> DeviceBuffer: ...
 
@@ -121,6 +125,21 @@ class CudaApi(abc.ABC):
 
     @abc.abstractmethod
     def stream_destroy(self, stream: Stream) -> None: ...
+
+    # CUDA graphs (optional: replay a captured inference per batch shape; ``supports_graphs`` says if available)
+    supports_graphs = False
+
+    def graph_capture_begin(self, stream: Stream) -> None:
+        raise CudaError(f"the {self.name} CUDA layer does not capture CUDA graphs; use cuda-python")
+
+    def graph_capture_end(self, stream: Stream):
+        raise CudaError(f"the {self.name} CUDA layer does not capture CUDA graphs; use cuda-python")
+
+    def graph_launch(self, graph, stream: Stream) -> None:
+        raise CudaError(f"the {self.name} CUDA layer does not launch CUDA graphs; use cuda-python")
+
+    def graph_destroy(self, graph) -> None:
+        return None
 
     def memcpy_htod(self, dst: int, src: np.ndarray) -> None:
         """Blocking host → device copy (through a temporary stream)."""

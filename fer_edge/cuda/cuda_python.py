@@ -46,6 +46,12 @@ class CudaPythonApi(CudaApi):
         except CudaError:
             return 0
 
+    def device_properties(self) -> Tuple[str, Tuple[int, int]]:
+        props = self._call(self._rt.cudaGetDeviceProperties(self.device))
+        name = props.name
+        name = bytes(name).split(b"\0", 1)[0].decode(errors="replace") if not isinstance(name, str) else name
+        return name.strip(), (int(props.major), int(props.minor))
+
     def malloc(self, nbytes: int) -> DeviceBuffer:
         ptr = self._call(self._rt.cudaMalloc(int(nbytes)))
         return DeviceBuffer(self, int(ptr), nbytes)
@@ -78,6 +84,26 @@ class CudaPythonApi(CudaApi):
 
     def stream_synchronize(self, stream: Stream) -> None:
         self._call(self._rt.cudaStreamSynchronize(stream.native))
+
+    supports_graphs = True
+
+    def graph_capture_begin(self, stream: Stream) -> None:
+        mode = self._rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
+        self._call(self._rt.cudaStreamBeginCapture(stream.native, mode))
+
+    def graph_capture_end(self, stream: Stream):
+        graph = self._call(self._rt.cudaStreamEndCapture(stream.native))
+        try:
+            exec_graph = self._call(self._rt.cudaGraphInstantiate(graph, 0))
+        finally:
+            self._call(self._rt.cudaGraphDestroy(graph))
+        return exec_graph
+
+    def graph_launch(self, graph, stream: Stream) -> None:
+        self._call(self._rt.cudaGraphLaunch(graph, stream.native))
+
+    def graph_destroy(self, graph) -> None:
+        self._call(self._rt.cudaGraphExecDestroy(graph))
 
     def stream_destroy(self, stream: Stream) -> None:
         self._call(self._rt.cudaStreamDestroy(stream.native))

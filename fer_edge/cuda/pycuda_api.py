@@ -51,6 +51,11 @@ class PyCudaApi(CudaApi):
     def device_count(self) -> int:
         return int(self._drv.Device.count())
 
+    def device_properties(self) -> Tuple[str, Tuple[int, int]]:
+        dev = self._drv.Device(self.device)
+        major, minor = dev.compute_capability()
+        return str(dev.name()).strip(), (int(major), int(minor))
+
     def malloc(self, nbytes: int) -> DeviceBuffer:
         alloc = self._drv.mem_alloc(max(int(nbytes), 1))
         return DeviceBuffer(self, int(alloc), nbytes, native=alloc)

@@ -33,6 +33,9 @@ def _build_int8(trt, calibrator):
     parser = trt.OnnxParser(network, logger)
     assert parser.parse(helper.make_model(graph).SerializeToString())
     config = builder.create_builder_config()
+    profile = builder.create_optimization_profile()  # a dynamic batch needs one, as on the real builder
+    profile.set_shape("input", (1, 1, 8, 8), (8, 1, 8, 8), (8, 1, 8, 8))
+    config.add_optimization_profile(profile)
     config.set_flag(trt.BuilderFlag.INT8)
     config.int8_calibrator = calibrator
     return builder.build_serialized_network(network, config)

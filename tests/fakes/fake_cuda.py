@@ -12,7 +12,9 @@ from fer_edge.cuda.base import CudaApi, CudaError, DeviceBuffer, PinnedBuffer, S
 class FakeCudaApi(CudaApi):
     name = "fake"
 
-    def __init__(self, device: int = 0):
+    def __init__(self, device: int = 0, gpu: str = "Orin", compute_capability=(8, 7)):
+        self.gpu, self.compute_capability = gpu, tuple(compute_capability)
+        self.closed = False
         self.memory: Dict[int, np.ndarray] = {}
         self.calls: List[Tuple] = []
         self.uploads: List[np.ndarray] = []  # every H2D payload, in order
@@ -24,6 +26,12 @@ class FakeCudaApi(CudaApi):
 
     def device_count(self) -> int:
         return 1
+
+    def device_properties(self):
+        return self.gpu, self.compute_capability
+
+    def close(self) -> None:
+        self.closed = True
 
     def malloc(self, nbytes: int) -> DeviceBuffer:
         ptr = self._ptr(nbytes)
@@ -66,6 +74,27 @@ class FakeCudaApi(CudaApi):
 
     def stream_destroy(self, stream: Stream) -> None:
         self.calls.append(("stream_destroy",))
+
+    # CUDA graphs: work enqueued while capturing is recorded, not run; a launch replays it
+    supports_graphs = True
+    capturing = None
+
+    def graph_capture_begin(self, stream: Stream) -> None:
+        self.calls.append(("graph_capture_begin",))
+        self.capturing = []
+
+    def graph_capture_end(self, stream: Stream):
+        graph, self.capturing = self.capturing, None
+        self.calls.append(("graph_capture_end", len(graph)))
+        return graph
+
+    def graph_launch(self, graph, stream: Stream) -> None:
+        self.calls.append(("graph_launch",))
+        for work in graph:
+            work()
+
+    def graph_destroy(self, graph) -> None:
+        self.calls.append(("graph_destroy",))
 
     def read(self, ptr: int, shape, dtype=np.float32) -> np.ndarray:
         """What a kernel (or TensorRT) would see at ``ptr``."""
