@@ -14,8 +14,9 @@ from typing import Any, ContextManager, Dict, Mapping, Optional, Tuple
 import numpy as np
 
 from fer_edge._optional import require
-from fer_edge.card import CARD_METADATA_KEY, ModelCard
+from fer_edge.card import CARD_METADATA_KEY, ModelCard, card_from_metadata
 from fer_edge.errors import InvalidInputError, ModelFormatError
+from fer_edge.integrity import integrity_record
 
 EXPORT_EXTRA = "export"
 
@@ -69,17 +70,28 @@ def card_from_model(model, where: str = "the model") -> ModelCard:
     Raises:
         ModelFormatError: the model carries no card (names the fix).
     """
-    for prop in model.metadata_props:
-        if prop.key == CARD_METADATA_KEY:
-            return ModelCard.from_json(prop.value)
+    card = card_from_metadata(((p.key, p.value) for p in model.metadata_props), where=where)
+    if card is not None:
+        return card
     raise ModelFormatError(
         f"{where} has no fer_edge model card (metadata key {CARD_METADATA_KEY!r}); export it with "
         "`fer-edge export CKPT`, or attach one with fer_edge.engines.artifact.attach_card(model, ModelCard(...))"
     )
 
 
-def attach_card(model, card: ModelCard) -> None:
-    """Write ``card`` into ``model.metadata_props`` (replacing an existing card, keeping other keys)."""
+def attach_card(model, card: ModelCard) -> ModelCard:
+    """Write ``card`` into ``model.metadata_props`` (replacing an existing card, keeping other keys), sealed with
+    an integrity record over the model as it is now (``fer_edge.integrity``); returns the sealed card.
+
+    Attach the card last, after the graph is final: ``save_onnx`` re-seals a card whose record no longer matches.
+    """
+    _put_card(model, card)
+    sealed = card.replace(integrity=integrity_record(model.SerializeToString(), card))
+    _put_card(model, sealed)
+    return sealed
+
+
+def _put_card(model, card: ModelCard) -> None:
     keep = [(p.key, p.value) for p in model.metadata_props if p.key != CARD_METADATA_KEY]
     del model.metadata_props[:]
     for key, value in keep + [(CARD_METADATA_KEY, card.to_json())]:
@@ -118,6 +130,10 @@ def save_onnx(model, path) -> None:
     """Save a ModelProto as one self-contained file (no external-data side file)."""
     onnx = _onnx()
     data = model.SerializeToString()
+    card = card_from_metadata((p.key, p.value) for p in model.metadata_props)
+    if card is not None and card.integrity != integrity_record(data, card):
+        attach_card(model, card)  # the graph changed after attach_card: seal what is written
+        data = model.SerializeToString()
     if len(data) >= 2 ** 31 - 1:
         raise ModelFormatError("the model is larger than 2 GB and cannot be stored in one ONNX file")
     with open(path, "wb") as fh:

@@ -114,7 +114,7 @@ def onnx_from_checkpoint(ckpt, out, config: ExportConfig = ExportConfig()) -> St
                 raise ModelFormatError(f"torch.onnx.export failed for {ckpt} ({card.arch}): {exc}") from exc
         model_proto = load_onnx(tmp)
         model_proto.producer_name = "fer_edge"
-        attach_card(model_proto, child)
+        child = attach_card(model_proto, child)
         save_onnx(model_proto, tmp)
         with torch.no_grad():
             expected = net(x).numpy()

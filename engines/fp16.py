@@ -159,7 +159,7 @@ def fp16_from_onnx(onnx_path, out=None, *, keep_fp32: Iterable[str] = DEFAULT_KE
         raise InvalidInputError(f"fp16 tool must be 'builtin' or 'modelopt', got {tool!r}")
     child = card_for_step(card, "fp16", file_sha256(onnx_path), tool_name, precision="fp16",
                           keep_fp32=sorted(set(keep_fp32)))
-    attach_card(half, child)
+    child = attach_card(half, child)
     x = probe_batch(card, batch, seed=2)
     with atomic_path(out) as tmp:
         save_onnx(half, tmp)

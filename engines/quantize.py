@@ -288,7 +288,7 @@ def qdq_from_onnx(onnx_path, calib, out=None, config: QuantConfig = QuantConfig(
             step_info["recipe"] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in ORT_CPU_RECIPE.items()}
         child = card_for_step(card, "quantize", file_sha256(onnx_path), tool, precision="int8", calibration=info,
                               **step_info)
-        attach_card(qmodel, child)
+        child = attach_card(qmodel, child)
         with atomic_path(out) as tmp:
             save_onnx(qmodel, tmp)
             ref = run_session(ort_session(onnx_path), inputs)

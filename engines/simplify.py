@@ -48,7 +48,7 @@ def simplified_onnx(path, out=None, *, atol: float = 1e-4, batch: int = 8) -> St
         raise ModelFormatError(f"onnxsim's own check failed on {path}; use the unsimplified model")
     child = card_for_step(card, "simplify", file_sha256(path), f"onnxsim {getattr(onnxsim, '__version__', '?')}",
                           nodes_before=before, nodes_after=len(simple.graph.node))
-    attach_card(simple, child)
+    child = attach_card(simple, child)
     x = probe_batch(card, batch, seed=1)  # run_session feeds a static-batch model its own batch size
     with atomic_path(out) as tmp:
         save_onnx(simple, tmp)  # runs onnx.checker

@@ -30,6 +30,9 @@ SCOPE = "onnx-without-metadata+card"  # what the digest covers (recorded so a la
 _DOMAIN = b"fer_edge.integrity.v1\0"
 _GRAPH_FIELD = 7  # ModelProto.graph
 _METADATA_FIELD = 14  # ModelProto.metadata_props (StringStringEntryProto: key = 1, value = 2)
+_INITIALIZER_FIELD = 5  # GraphProto.initializer (TensorProto)
+_TENSOR_EXTERNAL_DATA = 13  # TensorProto.external_data
+_TENSOR_DATA_LOCATION = 14  # TensorProto.data_location (1 = EXTERNAL)
 MAX_MODEL_BYTES = 2 ** 31 - 1  # protobuf's own limit for one ONNX file
 
 
@@ -47,6 +50,7 @@ class ModelBytes:
         self.covered: List[bytes] = []
         self.metadata: List[Tuple[str, str]] = []
         self.has_graph = False
+        self._graph: Optional[memoryview] = None
         view = memoryview(data)
         pos, end = 0, len(view)
         while pos < end:
@@ -67,6 +71,8 @@ class ModelBytes:
                     raise self._bad("a field runs past the end of the file (truncated?)")
                 if number == _METADATA_FIELD:
                     self.metadata.append(_entry(view[pos : pos + length], where))
+                elif number == _GRAPH_FIELD:
+                    self._graph = view[pos : pos + length]
                 pos += length
             else:
                 raise self._bad(f"unsupported protobuf wire type {wire}")
@@ -81,13 +87,53 @@ class ModelBytes:
 
     def _bad(self, what: str) -> ModelFormatError:
         return ModelFormatError(
-            f"{self.where} is not a valid ONNX model ({what}); the file is damaged or of another kind: "
-            "re-export or re-download it"
+            f"{self.where} is damaged or not an ONNX model ({what}): a truncated download, another kind of file "
+            "saved under .onnx, or a file cut off while being written. Download it again or re-create it with "
+            "`fer-edge export CKPT`"
         )
+
+    def external_initializers(self) -> int:
+        """How many of the graph's initializers keep their data in another file (``data_location = EXTERNAL``)."""
+        count = 0
+        for number, payload in _fields(self._graph, self.where) if self._graph is not None else ():
+            if number == _INITIALIZER_FIELD and payload is not None:
+                if any(n in (_TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION) and (p is not None or v)
+                       for n, p, v in _fields_with_values(payload, self.where)):
+                    count += 1
+        return count
 
     def card(self) -> Optional[ModelCard]:
         """The model's card (one rule: at most one card entry), or None when it carries none."""
         return card_from_metadata(self.metadata, where=self.where)
+
+
+def _fields_with_values(view: memoryview, where: str):
+    """(field number, length-delimited payload or None, varint value or 0) for each field of a message."""
+    pos = 0
+    while pos < len(view):
+        tag, pos = _varint(view, pos, where)
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            value, pos = _varint(view, pos, where)
+            yield number, None, value
+        elif wire == 2:
+            length, pos = _varint(view, pos, where)
+            if length > len(view) - pos:
+                raise ModelFormatError(f"{where} is not a valid ONNX model (a field cut short; truncated?)")
+            yield number, view[pos : pos + length], 0
+            pos += length
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+            yield number, None, 0
+        else:
+            raise ModelFormatError(f"{where} is not a valid ONNX model (unsupported protobuf wire type {wire})")
+    if pos > len(view):
+        raise ModelFormatError(f"{where} is not a valid ONNX model (the last field is cut short)")
+
+
+def _fields(view: memoryview, where: str):
+    for number, payload, _ in _fields_with_values(view, where):
+        yield number, payload
 
 
 def _varint(view: memoryview, pos: int, where: str) -> Tuple[int, int]:
@@ -171,6 +217,13 @@ def verify_integrity(parsed: ModelBytes, card: ModelCard) -> bool:
     record = card.integrity
     if not record:
         return False
+    external = parsed.external_initializers()
+    if external:
+        raise ModelFormatError(
+            f"{parsed.where} keeps {external} weight tensor(s) in other files (ONNX external data), which its "
+            "integrity record cannot cover; fer_edge models are one self-contained file: re-save it with "
+            "`fer_edge.engines.artifact.save_onnx`, or load it with check_integrity=False if you trust the side files"
+        )
     known = record.get("algorithm") == ALGORITHM and record.get("scope") == SCOPE
     if not known or not isinstance(record.get("digest"), str):
         raise ModelFormatError(

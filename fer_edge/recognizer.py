@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -13,7 +15,7 @@ from .backends import Backend, BackendOptions, backend_from_path
 from .backends.flip_tta import FlipTTABackend
 from .card import TTAS, ModelCard
 from .detect.registry import DEFAULT_DETECTOR
-from .errors import InvalidInputError, ModelFormatError
+from .errors import FerEdgeError, InvalidInputError, ModelFormatError
 from .face import Face
 from .preprocess import as_bgr_frame, preprocess, validate_boxes
 
@@ -22,6 +24,32 @@ log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_MODEL = ASSETS / "ferplus_default.onnx"
 STAGES = ("detect", "preprocess", "infer", "postprocess", "total")
+MAX_ROWS_PER_CALL = 256  # faces per classifier call: bounds memory for any number of boxes (50,000 → 196 calls)
+
+
+def _concat(parts: List[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+
+def _image_list(images: object, call: str, what: str, single_ndim: Tuple[int, ...]) -> List[np.ndarray]:
+    """``images`` as a non-empty list: a list/tuple as is, an array stack split along its first axis, and (for
+    crops) a single 2-D/3-D array as one item. Anything else is an InvalidInputError, not a raw TypeError."""
+    if isinstance(images, np.ndarray):
+        one_image = images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (1, 3, 4))
+        if images.ndim in single_ndim and one_image:
+            return [images]
+        if images.ndim in (3, 4) and images.shape[0] > 0:
+            return list(images)
+        raise InvalidInputError(f"{call} needs {what} as a list of uint8 images or an (N, H, W[, C]) stack, "
+                                f"got an array shaped {images.shape}")
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise InvalidInputError(f"{call} needs a non-empty list of {what}")
+        return list(images)
+    raise InvalidInputError(
+        f"{call} needs {what} as a list or tuple of uint8 numpy images, got {type(images).__name__}; "
+        f"wrap an iterator in list(...)"
+    )
 
 
 def default_model_path() -> Path:
@@ -71,6 +99,11 @@ class Recognizer:
             time), "none", or None for what the model card says (``card.tta``).
         card: the ModelCard (labels, input size, normalisation) of an ONNX model exported without one; it
             replaces a card stored in the model.
+
+    Thread safety: one Recognizer may be shared by threads. ``predict``, ``predict_crops`` and ``predict_batch``
+    may run concurrently (ONNX Runtime and BlazeFace run in parallel; a backend or detector not marked
+    ``thread_safe`` is called one thread at a time); ``close()`` waits for running calls, and calls after it
+    raise ``FerEdgeError``. ``timings`` describes the last call that finished, on whichever thread.
 
     Example:
         >>> with Recognizer() as rec:
@@ -123,86 +156,90 @@ class Recognizer:
             self.backend.close()  # do not leak the classifier session opened above
             raise
         self.timings: Dict[str, float] = dict.fromkeys(STAGES, 0.0)
+        self._state = threading.Condition()
+        self._active = 0  # public calls running now (any thread)
+        self._closed = False
+        self._backend_lock = threading.Lock()
+        self._detector_lock = threading.Lock()
 
     # ------------------------------------------------------------------ public
     def predict(self, frame: np.ndarray, boxes: Optional[np.ndarray] = None) -> List[Face]:
-        """All faces in ``frame`` (BGR, gray or BGRA uint8), largest first, classified in one batch.
+        """All faces in ``frame`` (BGR, gray or BGRA uint8), largest first.
 
         Args:
             frame: the camera frame.
-            boxes: (N, 4) x1, y1, x2, y2 boxes from the caller's own detector; skips detection.
+            boxes: (N, 4) x1, y1, x2, y2 boxes from the caller's own detector; skips detection. Any number of
+                boxes is classified in chunks of ``MAX_ROWS_PER_CALL``, so memory stays bounded.
         """
-        t0 = time.perf_counter()
-        frame = as_bgr_frame(frame)
-        scores: Optional[np.ndarray] = None
-        landmarks: Optional[np.ndarray] = None
-        margin: Optional[float] = None  # detector and caller boxes get the card's crop margin
-        if boxes is not None:
-            boxes = boxes_in_frame(validate_boxes(boxes), frame.shape)
-        elif self.detector is None:
-            boxes = np.array([[0, 0, frame.shape[1], frame.shape[0]]], dtype=np.float32)
-            margin = 1.0  # the whole frame is the face crop
-        else:
-            found = self.detector.detect(frame)
-            boxes, scores, landmarks = found.boxes, found.scores, found.landmarks
-        t1 = time.perf_counter()
-        batch = preprocess(frame, boxes, self.card, margin=margin)
-        t2 = time.perf_counter()
-        outputs = self.backend.infer(batch)
-        t3 = time.perf_counter()
-        faces = self._faces(boxes, outputs, scores, landmarks)
-        t4 = time.perf_counter()
-        self._record(t0, t1, t2, t3, t4)
-        return faces
+        with self._in_use():
+            t0 = time.perf_counter()
+            frame = as_bgr_frame(frame)  # contiguous BGR/gray: converted once per frame, not once per face
+            scores: Optional[np.ndarray] = None
+            landmarks: Optional[np.ndarray] = None
+            margin: Optional[float] = None  # detector and caller boxes get the card's crop margin
+            if boxes is not None:
+                boxes = boxes_in_frame(validate_boxes(boxes), frame.shape)
+            elif self.detector is None:
+                boxes = np.array([[0, 0, frame.shape[1], frame.shape[0]]], dtype=np.float32)
+                margin = 1.0  # the whole frame is the face crop
+            else:
+                found = self._detect(frame)
+                boxes, scores, landmarks = found.boxes, found.scores, found.landmarks
+            t1 = time.perf_counter()
+            outputs, pre_s = self._classify([(frame, boxes, margin)])
+            t3 = time.perf_counter()
+            faces = self._faces(boxes, outputs, scores, landmarks)
+            self._record(t0, t1, t1 + pre_s, t3, time.perf_counter())
+            return faces
 
     __call__ = predict
 
     def predict_crops(self, crops: Union[np.ndarray, Sequence[np.ndarray]]) -> List[Face]:
-        """Classify face crops (each already a face; no detection). One Face per crop, in input order."""
-        if isinstance(crops, np.ndarray) and crops.ndim in (2, 3):
-            crops = [crops]
-        if crops is None or len(crops) == 0:
-            raise InvalidInputError("predict_crops() needs a face crop or a non-empty list of crops")
-        t0 = time.perf_counter()
-        frames = [as_bgr_frame(c, name=f"crops[{i}]") for i, c in enumerate(crops)]
-        batch = np.concatenate([preprocess(f, None, self.card) for f in frames], axis=0)
-        t2 = time.perf_counter()
-        outputs = self.backend.infer(batch)
-        t3 = time.perf_counter()
-        boxes = np.array([[0, 0, f.shape[1], f.shape[0]] for f in frames], dtype=np.float32)
-        faces = self._faces(boxes, outputs, None, None, order_by_size=False)
-        self._record(t0, t0, t2, t3, time.perf_counter())
-        return faces
+        """Classify face crops (each already a face; no detection). One Face per crop, in input order.
+
+        Args:
+            crops: one crop (HxW or HxWxC uint8), a list/tuple of crops, or an (N, H, W[, C]) stack.
+        """
+        crops = _image_list(crops, "predict_crops()", "crops", single_ndim=(2, 3))
+        with self._in_use():
+            t0 = time.perf_counter()
+            frames = [as_bgr_frame(c, name=f"crops[{i}]") for i, c in enumerate(crops)]
+            boxes = np.array([[0, 0, f.shape[1], f.shape[0]] for f in frames], dtype=np.float32)
+            outputs, pre_s = self._classify([(f, boxes[i : i + 1], 1.0) for i, f in enumerate(frames)])
+            t3 = time.perf_counter()
+            faces = self._faces(boxes, outputs, None, None, order_by_size=False)
+            self._record(t0, t0, t0 + pre_s, t3, time.perf_counter())
+            return faces
 
     def predict_batch(self, frames: Sequence[np.ndarray]) -> List[List[Face]]:
-        """Faces of several frames; detection per frame, one classifier call for all faces."""
-        if frames is None or len(frames) == 0:
-            raise InvalidInputError("predict_batch() needs a non-empty sequence of frames")
-        t0 = time.perf_counter()
-        prepared, found = [], []
-        for i, f in enumerate(frames):
-            f = as_bgr_frame(f, name=f"frames[{i}]")
-            prepared.append(f)
-            if self.detector is None:
-                found.append((np.array([[0, 0, f.shape[1], f.shape[0]]], np.float32), None, None))
-            else:
-                d = self.detector.detect(f)
-                found.append((d.boxes, d.scores, d.landmarks))
-        t1 = time.perf_counter()
-        margin = 1.0 if self.detector is None else None
-        batch = np.concatenate(
-            [preprocess(f, b, self.card, margin=margin) for f, (b, _, _) in zip(prepared, found)], axis=0
-        )
-        t2 = time.perf_counter()
-        outputs = self.backend.infer(batch)
-        t3 = time.perf_counter()
-        results, start = [], 0
-        for boxes, scores, landmarks in found:
-            n = boxes.shape[0]
-            results.append(self._faces(boxes, outputs[start : start + n], scores, landmarks))
-            start += n
-        self._record(t0, t1, t2, t3, time.perf_counter())
-        return results
+        """Faces of several frames; detection per frame, then the faces classified together (in bounded chunks).
+
+        Args:
+            frames: a list/tuple of frames or an (N, H, W[, C]) stack.
+        """
+        frames = _image_list(frames, "predict_batch()", "frames", single_ndim=())
+        with self._in_use():
+            t0 = time.perf_counter()
+            prepared, found = [], []
+            for i, f in enumerate(frames):
+                f = as_bgr_frame(f, name=f"frames[{i}]")
+                prepared.append(f)
+                if self.detector is None:
+                    found.append((np.array([[0, 0, f.shape[1], f.shape[0]]], np.float32), None, None))
+                else:
+                    d = self._detect(f)
+                    found.append((d.boxes, d.scores, d.landmarks))
+            t1 = time.perf_counter()
+            margin = 1.0 if self.detector is None else None
+            outputs, pre_s = self._classify([(f, b, margin) for f, (b, _, _) in zip(prepared, found)])
+            t3 = time.perf_counter()
+            results, start = [], 0
+            for boxes, scores, landmarks in found:
+                n = boxes.shape[0]
+                results.append(self._faces(boxes, outputs[start : start + n], scores, landmarks))
+                start += n
+            self._record(t0, t1, t1 + pre_s, t3, time.perf_counter())
+            return results
 
     def warmup(self, frame_shape: Sequence[int] = (480, 640, 3)) -> None:
         """Run detector, preprocessing and classifier once on a blank frame of ``frame_shape``, untimed.
@@ -228,14 +265,37 @@ class Recognizer:
         return stream(source, recognizer=self, **kw)
 
     def close(self) -> None:
-        """Release the backend and detector sessions (idempotent).
+        """Release the backend and detector sessions (idempotent, thread-safe).
 
-        This also closes a Backend or FaceDetector instance the caller passed in: the Recognizer owns them.
+        Calls already running on other threads finish first (close waits for them); calls made after close
+        raise ``FerEdgeError``. This also closes a Backend or FaceDetector instance the caller passed in: the
+        Recognizer owns them.
         """
+        with self._state:
+            if self._closed:
+                return
+            self._closed = True
+            while self._active:
+                self._state.wait()
         if self.backend is not None:
             self.backend.close()
         if self.detector is not None and hasattr(self.detector, "close"):
             self.detector.close()
+
+    @contextlib.contextmanager
+    def _in_use(self) -> Iterator[None]:
+        """Count a public call as running so that close() waits for it instead of pulling sessions away."""
+        with self._state:
+            if self._closed:
+                raise FerEdgeError("this Recognizer was closed; create a new one")
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._state:
+                self._active -= 1
+                if not self._active:
+                    self._state.notify_all()
 
     def __enter__(self) -> Recognizer:
         return self
@@ -266,6 +326,44 @@ class Recognizer:
         if order_by_size:
             faces.sort(key=lambda f: f.area, reverse=True)
         return faces
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        if getattr(self.backend, "thread_safe", False):
+            return self.backend.infer(batch)
+        with self._backend_lock:  # e.g. one TensorRT execution context: one call at a time
+            return self.backend.infer(batch)
+
+    def _detect(self, frame: np.ndarray):
+        if getattr(self.detector, "thread_safe", False):
+            return self.detector.detect(frame)
+        with self._detector_lock:
+            return self.detector.detect(frame)
+
+    def _classify(self, items: List[Tuple[np.ndarray, np.ndarray, Optional[float]]]) -> Tuple[np.ndarray, float]:
+        """Preprocess and classify the boxes of (frame, boxes, margin) items, at most ``MAX_ROWS_PER_CALL`` rows
+        per classifier call (memory stays bounded for any number of boxes).
+
+        Returns:
+            ((total boxes, classes) outputs in item and box order, seconds spent preprocessing).
+        """
+        outputs: List[np.ndarray] = []
+        pending: List[np.ndarray] = []
+        rows, pre_s = 0, 0.0
+        for frame, boxes, margin in items:
+            for i in range(0, boxes.shape[0], MAX_ROWS_PER_CALL):
+                part = boxes[i : i + MAX_ROWS_PER_CALL]
+                t = time.perf_counter()
+                pending.append(preprocess(frame, part, self.card, margin=margin))
+                pre_s += time.perf_counter() - t
+                rows += part.shape[0]
+                if rows >= MAX_ROWS_PER_CALL:
+                    outputs.append(self._infer(_concat(pending)))
+                    pending, rows = [], 0
+        if pending:
+            outputs.append(self._infer(_concat(pending)))
+        if not outputs:
+            return np.zeros((0, self.card.num_classes), np.float32), pre_s
+        return _concat(outputs), pre_s
 
     def _record(self, t0: float, t1: float, t2: float, t3: float, t4: float) -> None:
         ms = 1e3

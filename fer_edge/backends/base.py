@@ -14,11 +14,12 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from ..card import ModelCard
-from ..errors import FerEdgeError, InvalidInputError
+from ..errors import FerEdgeError, InvalidInputError, ModelFormatError
 
 log = logging.getLogger(__name__)
 
 CUDA_IMPLEMENTATIONS = ("auto", "cuda-python", "pycuda")
+PROB_TOLERANCE = 1e-2  # probabilities from INT8/FP16 graphs sum to 1 within a few 1e-3
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class BackendOptions:
         warmup: run one batch at the largest batch size at load so the first real call is not slow.
         cuda_graphs: capture one CUDA graph per batch shape (TensorRT) and replay it.
         precision: for building an engine from an ONNX model ("auto" follows the model's card).
+        check_integrity: verify the card's integrity record at load (``fer_edge.integrity``); turn it off only for
+            a graph you edited on purpose.
     """
 
     device: int = 0
@@ -44,6 +47,7 @@ class BackendOptions:
     warmup: bool = True
     cuda_graphs: bool = False
     precision: str = "auto"
+    check_integrity: bool = True
 
     def __post_init__(self):
         if self.threads is not None and int(self.threads) < 1:
@@ -97,6 +101,7 @@ class Backend:
     max_batch: Optional[int] = None
     static_batch: Optional[int] = None
     name = "backend"
+    thread_safe = False  # True when infer() may run on several threads at once (Recognizer serialises it otherwise)
     precision = "fp32"
     on_gpu: bool = False
 
@@ -145,10 +150,42 @@ class Backend:
             return np.zeros((0, self.card.num_classes), dtype=np.float32)
         batch = np.ascontiguousarray(batch)
         if self.static_batch is None and (self.max_batch is None or batch.shape[0] <= self.max_batch):
-            return self._infer(batch)
+            return self.check_outputs(self._infer(batch), batch.shape[0])
         step = self.static_batch or self.max_batch
         chunks = [self._infer_padded(batch[i : i + step]) for i in range(0, batch.shape[0], step)]
-        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=0)
+        return self.check_outputs(chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=0), batch.shape[0])
+
+    def check_outputs(self, out: np.ndarray, rows: int) -> np.ndarray:
+        """Refuse output that cannot be right: a row count other than the input's, a class count other than the
+        card's, NaN/inf, or "probabilities" outside [0, 1] or not summing to 1 (a logits graph under a probs card).
+
+        A damaged model otherwise answers every face with a constant or NaN verdict and no error.
+        """
+        where = getattr(self, "path", None)
+        where = getattr(where, "name", None) or self.name
+        out = np.asarray(out)
+        if out.ndim != 2 or out.shape[0] != rows:
+            raise ModelFormatError(
+                f"{where} returned output shaped {out.shape} for {rows} input(s); a classifier returns one row per "
+                "input (N, classes): the graph is not a per-image classifier or is damaged"
+            )
+        if out.shape[1] != self.card.num_classes:
+            self.card.check_output_width(out.shape[1], where=where)
+        if not np.all(np.isfinite(out)):
+            raise ModelFormatError(
+                f"{where} returned NaN or infinite scores; its weights are damaged (or the input was): re-export or "
+                "re-download the model"
+            )
+        if self.card.output == "probs" and rows:
+            sums = out.sum(axis=1, dtype=np.float64)
+            if out.min() < -PROB_TOLERANCE or out.max() > 1 + PROB_TOLERANCE or np.any(
+                    np.abs(sums - 1.0) > PROB_TOLERANCE):
+                raise ModelFormatError(
+                    f"{where}: its card says the output is probabilities, but rows sum to {float(sums.min()):.3g}.."
+                    f"{float(sums.max()):.3g} with values in [{float(out.min()):.3g}, {float(out.max()):.3g}]; the "
+                    "card is wrong (the graph outputs logits?): re-export with output='logits'"
+                )
+        return out.astype(np.float32, copy=False)
 
     def _infer_padded(self, chunk: np.ndarray) -> np.ndarray:
         """Run one chunk; a static-batch model gets it padded with zero rows, and the padding is dropped."""
@@ -161,7 +198,8 @@ class Backend:
 
     def warmup(self) -> None:
         """One call at the largest batch the model takes (so lazy allocation happens at load, not on a frame)."""
-        rows = self.static_batch or self.max_batch or 1
+        # Two rows for a dynamic batch: a graph hard-wired to batch 1 then fails here, at load, with a clear error.
+        rows = self.static_batch or self.max_batch or 2
         self.infer(np.zeros((rows,) + self.card.input_shape, dtype=np.float32))
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..card import CARD_METADATA_KEY, ModelCard
 from ..errors import FerEdgeError, InvalidInputError, ModelFormatError
+from ..integrity import ModelBytes, read_model_bytes, verify_integrity
 from .base import Backend, BackendOptions
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,14 @@ def choose_providers(requested: Optional[Sequence[str]] = None) -> list:
             )
         return list(requested)
     return [p for p in PREFERRED_PROVIDERS if p in available] or ["CPUExecutionProvider"]
+
+
+_FLOAT_OUTPUTS = ("tensor(float)", "tensor(float16)", "tensor(double)")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def card_from_session(session) -> Optional[ModelCard]:
@@ -69,6 +78,7 @@ class OnnxRuntimeBackend(Backend):
     """
 
     name = "onnxruntime"
+    thread_safe = True  # InferenceSession.run is safe to call from several threads
 
     def __init__(
         self,
@@ -90,11 +100,19 @@ class OnnxRuntimeBackend(Backend):
             session_options.inter_op_num_threads = 1
         session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.providers = choose_providers(self.options.providers)
+        # Read the card (one rule: exactly one card entry) and check the integrity record before ONNX Runtime
+        # parses the graph: a damaged or tampered file is refused with a clear error, never run.
+        parsed = ModelBytes(read_model_bytes(self.path), where=self.path.name)
+        stored = parsed.card()
+        if stored is not None and self.options.check_integrity:
+            if not verify_integrity(parsed, stored):
+                log.info("%s carries no integrity record (exported before fer-edge wrote one); not verified",
+                         self.path.name)
+        del parsed
         try:
             self._session = ort.InferenceSession(str(self.path), sess_options=session_options, providers=self.providers)
         except Exception as exc:  # ORT raises its own exception types for unreadable graphs
             raise _load_error(self.path, exc) from exc
-        stored = card_from_session(self._session)
         if stored is None and card is None:
             raise ModelFormatError(
                 f"{self.path.name} has no fer_edge model card in its metadata; re-export it with "
@@ -108,6 +126,16 @@ class OnnxRuntimeBackend(Backend):
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         if len(inputs) != 1:
             raise ModelFormatError(f"{self.path.name} has {len(inputs)} inputs; a classifier needs exactly one")
+        if not outputs:
+            raise ModelFormatError(f"{self.path.name} has no outputs; a classifier needs one (N, classes) output")
+        if inputs[0].type != "tensor(float)":
+            raise ModelFormatError(
+                f"{self.path.name} takes {inputs[0].type} input; fer_edge feeds float32 (N, C, H, W) batches: "
+                "re-export the classifier with a float input"
+            )
+        if outputs[0].type not in _FLOAT_OUTPUTS:
+            raise ModelFormatError(
+                f"{self.path.name} returns {outputs[0].type}; a classifier returns float scores (N, classes)")
         self._input_name = inputs[0].name
         self._output_name = outputs[0].name
         self._check_shapes(inputs[0].shape, outputs[0].shape)
@@ -157,8 +185,18 @@ class OnnxRuntimeBackend(Backend):
         return self._session
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
-        out = self._live_session().run([self._output_name], {self._input_name: batch})[0]
+        session = self._live_session()
+        try:
+            out = session.run([self._output_name], {self._input_name: batch})[0]
+        except Exception as exc:  # ORT's own exception types (Fail, InvalidArgument, RuntimeException...)
+            raise ModelFormatError(
+                f"ONNX Runtime failed to run {self.path.name} on a batch of {batch.shape[0]}: {_first_line(exc)}; "
+                "the graph does not accept what its card describes (e.g. hard-wired to another batch size)"
+            ) from exc
         if out.ndim != 2 or out.shape[1] != self.card.num_classes:
+            if out.ndim != 2:
+                raise ModelFormatError(
+                    f"{self.path.name} returned output shaped {out.shape}; a classifier returns (N, classes)")
             self.card.check_output_width(out.shape[-1], where=self.path.name)
         return out.astype(np.float32, copy=False)
 

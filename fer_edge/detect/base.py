@@ -59,6 +59,7 @@ class FaceDetector(abc.ABC):
     """A face detector: frame in, ``Detections`` out. Use as a context manager or call ``close()``."""
 
     name = "detector"
+    thread_safe = False  # True when detect() may run on several threads at once (Recognizer serialises it otherwise)
 
     @abc.abstractmethod
     def detect(self, frame: np.ndarray) -> Detections:

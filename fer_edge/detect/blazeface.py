@@ -66,6 +66,8 @@ class BlazeFace(FaceDetector):
         model_path: another ONNX file with the same inputs/outputs (defaults to the bundled one).
     """
 
+    thread_safe = True  # ONNX Runtime sessions run concurrently; detect() keeps no per-call state on self
+
     def __init__(
         self,
         variant: str = "short",
@@ -139,10 +141,11 @@ class BlazeFace(FaceDetector):
 
     def detect(self, frame: np.ndarray) -> Detections:
         """Find faces in ``frame`` (BGR uint8; gray and BGRA accepted). Returns them best score first."""
-        if self._session is None:
+        session = self._session  # one read: close() on another thread cannot pull it away mid-call
+        if session is None:
             raise FerEdgeError("this BlazeFace detector was closed; create a new one")
         blob, box = self.preprocess(frame)
-        regressors, logits = self._session.run(self._output_names, {self._input_name: blob})
+        regressors, logits = session.run(self._output_names, {self._input_name: blob})
         logits = logits.reshape(-1)
         keep = np.flatnonzero(logits > self._logit_threshold)
         if keep.size == 0:

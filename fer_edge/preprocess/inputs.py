@@ -8,9 +8,10 @@ from ..errors import InvalidInputError
 
 
 def as_bgr_frame(frame: object, name: str = "frame") -> np.ndarray:
-    """Validate a camera frame and return it as HxWxC uint8 with C in {1, 3} (BGRA loses alpha).
+    """Validate a camera frame and return it as C-contiguous HxWxC uint8 with C in {1, 3} (BGRA loses alpha).
 
-    Accepts HxW gray, HxWx1 gray, HxWx3 BGR and HxWx4 BGRA uint8 arrays.
+    Accepts HxW gray, HxWx1 gray, HxWx3 BGR and HxWx4 BGRA uint8 arrays. A BGRA or otherwise non-contiguous
+    frame (a crop view, a flipped frame) is copied here once, so OpenCV does not copy it again for every face.
     """
     if frame is None:
         raise InvalidInputError(f"{name} is None; pass a uint8 numpy array (e.g. from cv2.imread or a camera)")
@@ -32,7 +33,7 @@ def as_bgr_frame(frame: object, name: str = "frame") -> np.ndarray:
         raise InvalidInputError(f"{name} is empty (shape {frame.shape})")
     if frame.shape[2] == 4:
         frame = frame[:, :, :3]
-    return frame
+    return np.ascontiguousarray(frame)
 
 
 def validate_boxes(boxes: object) -> np.ndarray:

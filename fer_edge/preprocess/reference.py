@@ -78,6 +78,9 @@ def _convert_color(patches: np.ndarray, color: str) -> np.ndarray:
     return patches
 
 
+CHUNK_BOXES = 256  # boxes sampled at once; bounds the float intermediates for huge box counts
+
+
 def run_pipeline(frame, boxes, card: ModelCard, margin: Optional[float], sample) -> np.ndarray:
     """Validate, square the boxes, sample with ``sample(frame, squares, (h, w))``, convert and normalise."""
     frame = as_bgr_frame(frame)
@@ -88,7 +91,14 @@ def run_pipeline(frame, boxes, card: ModelCard, margin: Optional[float], sample)
     squares = square_boxes(validate_boxes(boxes), card.crop_margin if margin is None else margin)
     if squares.shape[0] == 0:
         return np.zeros((0,) + card.input_shape, dtype=np.float32)
-    return finish(sample(frame, squares, card.input_size).astype(np.float32, copy=False), card)
+    if squares.shape[0] <= CHUNK_BOXES:
+        return finish(sample(frame, squares, card.input_size).astype(np.float32, copy=False), card)
+    # Many boxes: sample and normalise in chunks into one output, so the float intermediates stay bounded.
+    out = np.empty((squares.shape[0],) + card.input_shape, dtype=np.float32)
+    for i in range(0, squares.shape[0], CHUNK_BOXES):
+        part = squares[i : i + CHUNK_BOXES]
+        out[i : i + part.shape[0]] = finish(sample(frame, part, card.input_size).astype(np.float32, copy=False), card)
+    return out
 
 
 def finish(patches: np.ndarray, card: ModelCard) -> np.ndarray:

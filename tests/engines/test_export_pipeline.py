@@ -48,8 +48,9 @@ def test_card_survives_every_step_field_by_field(pipeline):
     for step in STEPS:
         card = backend_from_path(pipeline[step].path, threads=1).card
         assert card == pipeline[step].card
+        assert card.integrity["digest"] and card.integrity != original.integrity  # every step seals its output
         for f in dataclasses.fields(original):
-            if f.name in ("precision", "provenance"):
+            if f.name in ("precision", "provenance", "integrity"):
                 continue
             assert getattr(card, f.name) == getattr(original, f.name), (step, f.name)
         for key, value in original.provenance.items():

@@ -31,7 +31,8 @@ def test_fp16_keeps_fp32_io_and_card(fp16_result, pipeline):
     backend = backend_from_path(fp16_result.path, threads=1)
     parent = pipeline["simplify"].card
     assert backend.card.precision == "fp16"
-    assert backend.card.replace(precision="fp32", provenance=parent.provenance) == parent
+    assert backend.card.integrity and backend.card.integrity != parent.integrity  # fp16 seals its own output
+    assert backend.card.replace(precision="fp32", provenance=parent.provenance, integrity=parent.integrity) == parent
     assert backend.card.provenance["history"][-1]["step"] == "fp16"
     x = np.random.default_rng(0).standard_normal((5,) + backend.card.input_shape).astype(np.float32)
     ref = backend_from_path(pipeline["simplify"].path, threads=1).infer(x)
