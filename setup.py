@@ -60,10 +60,11 @@ setup(
     python_requires=">=3.8",
     packages=PACKAGES,
     package_dir=PACKAGE_DIR,
-    package_data={"fer_edge": ["assets/*.onnx", "assets/*.json", "assets/LICENSE*", "cuda/kernels/*.cu"],
+    package_data={"fer_edge": ["assets/*.onnx", "assets/*.json", "assets/LICENSE*", "cuda/kernels/*.cu",
+                               "ros/launch/*.py"],
                   "fer_edge.engines": ["templates/*.py"]},
     include_package_data=False,
     install_requires=RUNTIME,
     extras_require=EXTRAS,
-    entry_points={"console_scripts": ["fer-edge=fer_edge.cli:main"]},
+    entry_points={"console_scripts": ["fer-edge=fer_edge.cli:main", "fer-edge-ros=fer_edge.ros.node:main"]},
 )
