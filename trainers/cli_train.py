@@ -22,7 +22,7 @@ _FLAGS = (
     ("--epochs", "epochs", int, "number of epochs"),
     ("--batch-size", "batch_size", int, "global batch size"),
     ("--lr", "lr", float, "peak learning rate"),
-    ("--optimizer", "optimizer", str, "sgd, adamw or adam"),
+    ("--optimizer", "optimizer", str, "sgd, adamw, adam or ranger (RAdam + Lookahead)"),
     ("--output", "output_dir", str, "run folder (best.ckpt, last.ckpt, history.jsonl)"),
     ("--threads", "threads", int, "torch CPU threads (0 = default)"),
     ("--seed", "seed", int, "random seed"),

@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from fer_edge.errors import InvalidInputError
 
-OPTIMIZERS = ("sgd", "adamw", "adam")
+OPTIMIZERS = ("sgd", "adamw", "adam", "ranger")
 SCHEDULES = ("cosine", "step", "constant")
 TARGETS = ("soft", "hard")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -55,7 +55,9 @@ class TrainConfig:
         ``{"": 0.1, "branches.3": 1.0}``), momentum, nesterov, betas, weight_decay, decay_norm_bias, batch_size (global,
         across all processes), eval_batch_size, epochs, schedule, warmup_epochs, warmup_start (LR factor at
         step 0), min_lr (as a fraction of lr), step_epochs/gamma (step schedule), grad_clip (0 = off),
-        ema/ema_decay.
+        ema/ema_decay, grad_centralization (subtract each conv/linear weight gradient's mean over all axes but the
+        output channel before the step; any optimizer), lookahead_k / lookahead_alpha (Ranger's Lookahead period and
+        step size).
     Augmentation (batched in torch): hflip (probability), rotate (degrees), scale (fraction),
         translate (fraction of the side), brightness, contrast (jitter amplitudes), erasing (probability),
         erasing_area (min, max share of the image).
@@ -117,6 +119,9 @@ class TrainConfig:
     grad_clip: float = 0.0
     ema: bool = False
     ema_decay: float = 0.999
+    grad_centralization: bool = False
+    lookahead_k: int = 6
+    lookahead_alpha: float = 0.5
     # augmentation
     hflip: float = 0.5
     rotate: float = 10.0
@@ -179,6 +184,10 @@ class TrainConfig:
         lo, hi = self.erasing_area
         if not 0.0 < lo <= hi < 1.0:
             raise bad("erasing_area", f"needs 0 < min <= max < 1, got {self.erasing_area}")
+        if self.lookahead_k < 1:
+            raise bad("lookahead_k", f"must be >= 1 step, got {self.lookahead_k}")
+        if not 0.0 < self.lookahead_alpha <= 1.0:
+            raise bad("lookahead_alpha", f"must be in (0, 1], got {self.lookahead_alpha}")
         if self.per_class_limit < 0:
             raise bad("per_class_limit", f"must be 0 (all) or a positive number of images, got {self.per_class_limit}")
         for prefix, mult in dict(self.lr_mult).items():
@@ -259,6 +268,9 @@ class TrainConfig:
             # defaults leave older runs' hashes unchanged
             if not data[key]:
                 del data[key]
+        for key, default in _ADDED_DEFAULTS.items():  # likewise for keys whose default is not falsy
+            if data.get(key) == default:
+                del data[key]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def replace(self, **changes: Any) -> "TrainConfig":
@@ -269,6 +281,8 @@ class TrainConfig:
 # current directory, where `fer-edge train` writes its runs).
 FILE_RELATIVE_KEYS = ("data", "ferplus_csv", "init_from")
 _NON_RESULT_KEYS = ("output_dir", "progress", "threads", "device")
+# Settings added after runs were recorded: left out of the hash while at their default.
+_ADDED_DEFAULTS = {"grad_centralization": False, "lookahead_k": 6, "lookahead_alpha": 0.5}
 
 
 def load_mapping(path) -> Dict[str, Any]:

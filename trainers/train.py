@@ -31,6 +31,7 @@ from .checkpoint import checkpoint_weights, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import LabelledData, limit_splits, load_dataset, split_off_val
 from .evaluate import classification_metrics
+from .optim import centralize_gradients
 from .transforms import AugmentConfig, BatchAugment, TensorSplit, materialize
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def _train_targets(split: TensorSplit, num_classes: int, mode: str):
 # ----------------------------------------------------------------------------------------------- model pieces
 # loss shorthand → LossConfig switches
 _LOSS_PRESETS = {"ce": {}, "adcorre": {"adcorre": True}, "weighted_cluster": {"weighted_cluster": True},
-                 "diversity": {"diversity": True}}
+                 "diversity": {"diversity": True}, "dlp": {"locality": True}}
 
 
 def build_criterion(cfg: TrainConfig, num_classes: int, soft_targets: bool, class_counts=None,
@@ -175,6 +176,10 @@ def load_initial_weights(model: nn.Module, path) -> Tuple[List[str], List[str]]:
 
 
 def build_optimizer(params: List[dict], cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "ranger":
+        from .optim import Ranger
+
+        return Ranger(params, lr=cfg.lr, betas=cfg.betas, k=cfg.lookahead_k, alpha=cfg.lookahead_alpha)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
     if cfg.optimizer == "adamw":
@@ -452,6 +457,8 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             D.average_gradients(loss_params, info)  # the loss's own parameters are outside DDP
+            if cfg.grad_centralization:
+                centralize_gradients([model, criterion])
             if cfg.grad_clip > 0:
                 scaler.unscale_(optimizer)
                 nn.utils.clip_grad_norm_([*model.parameters(), *loss_params], cfg.grad_clip)  # all the step moves

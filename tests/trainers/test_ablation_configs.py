@@ -37,7 +37,9 @@ def test_ablation_rows_share_backbone_and_budget():
     same = ("epochs", "batch_size", "lr", "seed", "threads", "input_size", "color", "targets", "max_steps_per_epoch",
             "optimizer", "schedule", "ema", "hflip", "rotate", "scale", "translate", "erasing", "data")
     for key in same:
-        assert len({repr(getattr(c, key)) for c in cfgs}) == 1, key
+        # row i swaps the optimiser (Ranger + GC at Ranger's own learning rate); everything else is shared
+        rows = [c for c in cfgs if not (key in ("optimizer", "lr") and c.optimizer == "ranger")]
+        assert len({repr(getattr(c, key)) for c in rows}) == 1, key
     for c in cfgs:
         assert c.threads == 1
         backbone = c.arch if c.arch.startswith("edgenet") else c.model_kwargs.get("variant")

@@ -78,6 +78,8 @@ def _single_and_ddp(tmp_path, monkeypatch, arch, loss):
         optimizer="sgd", lr=0.2, momentum=0.9, weight_decay=1e-3, batch_size=16, epochs=2, warmup_epochs=0.5,
         hflip=0.0, rotate=0.0, scale=0.0, translate=0.0, erasing=0.0, precision="fp32", threads=1,
         progress=False, targets="hard", device="cpu",
+        # dlp: a weight large enough that neighbours found in one process's half batch would change the weights
+        loss_kwargs={"lambda_lp": 1.0, "lp_k": 3} if loss == "dlp" else {},
     )
     ddp_cfg = TrainConfig(output_dir=str(tmp_path / "ddp"), **common)
     (tmp_path / "ddp.yaml").write_text(ddp_cfg.to_yaml())
@@ -101,9 +103,11 @@ def _single_and_ddp(tmp_path, monkeypatch, arch, loss):
     return load_checkpoint(single["last_checkpoint"]), load_checkpoint(tmp_path / "ddp" / "last.ckpt")
 
 
-@pytest.mark.parametrize("arch,loss", [("ddp_probe_mlp", "ce"), ("ddp_probe_features", "weighted_cluster")])
+@pytest.mark.parametrize("arch,loss", [("ddp_probe_mlp", "ce"), ("ddp_probe_features", "weighted_cluster"),
+                                       ("ddp_probe_features", "dlp")])
 def test_two_process_gloo_matches_single_process(tmp_path, monkeypatch, arch, loss):
-    """With the weighted-cluster loss the class centres (a parameter of the loss, outside DDP) must agree too."""
+    """With the weighted-cluster loss the class centres (a parameter of the loss, outside DDP) must agree too; the
+    locality-preserving loss must find its neighbours in the whole global batch."""
     a, b = _single_and_ddp(tmp_path, monkeypatch, arch, loss)
     assert a["epoch"] == b["epoch"] == 2
     for k, v in a["state_dict"].items():

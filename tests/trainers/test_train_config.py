@@ -94,7 +94,7 @@ def test_later_settings_change_the_hash_only_when_set():
     import json
 
     later = {"labels": "fer2013", "sync_bn": True, "init_from": "runs/a/best.ckpt", "lr_mult": {"": 0.1},
-             "per_class_limit": 5000}
+             "per_class_limit": 5000, "grad_centralization": True, "lookahead_k": 3, "lookahead_alpha": 0.8}
     cfg = TrainConfig()
     old = {k: v for k, v in cfg.to_dict().items()
            if k not in ("output_dir", "progress", "threads", "device", *later)}

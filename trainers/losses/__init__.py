@@ -11,6 +11,7 @@ from .ce import class_weights_from_counts, classification_loss
 from .config import LossConfig
 from .criterion import Criterion, build_criterion
 from .diversity import diversity_loss, similarity_matrix
+from .locality import locality_preserving_loss, neighbour_means
 from .weighted_cluster import WeightedClusterLoss
 
 __all__ = [
@@ -27,4 +28,6 @@ __all__ = [
     "WeightedClusterLoss",
     "diversity_loss",
     "similarity_matrix",
+    "locality_preserving_loss",
+    "neighbour_means",
 ]

@@ -32,6 +32,9 @@ class LossConfig:
         lambda_div: weight of the diversity loss (applied to each of its spatial/channel/global terms).
         diversity_eps: ε in ``-log det(K + εI)``.
         diversity_gamma: RBF bandwidth γ of the similarity ``exp(-γ · mean squared difference)``.
+        locality: add the deep locality-preserving loss on ``"features"`` (Li, Deng & Du 2017).
+        lambda_lp: weight of the locality-preserving loss.
+        lp_k: k, the number of nearest same-class neighbours each feature is pulled towards.
     """
 
     soft_targets: bool = False
@@ -50,6 +53,9 @@ class LossConfig:
     lambda_div: float = 1.0
     diversity_eps: float = 1e-2
     diversity_gamma: float = 10.0
+    locality: bool = False
+    lambda_lp: float = 0.01
+    lp_k: int = 20
 
     def __post_init__(self):
         if self.class_weights is not None:
@@ -65,5 +71,7 @@ class LossConfig:
             raise InvalidInputError(f"LossConfig.omega_window must be >= 1, got {self.omega_window}")
         if self.center_lr is not None and self.center_lr <= 0:
             raise InvalidInputError(f"LossConfig.center_lr must be > 0 (or None = base lr), got {self.center_lr}")
+        if int(self.lp_k) < 1:
+            raise InvalidInputError(f"LossConfig.lp_k must be >= 1 neighbour, got {self.lp_k}")
         if self.diversity_eps <= 0 or self.diversity_gamma <= 0:
             raise InvalidInputError("LossConfig.diversity_eps and diversity_gamma must be > 0")

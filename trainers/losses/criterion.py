@@ -14,6 +14,7 @@ from .adcorre import ConfusionWindow, embedding_discriminator, feature_discrimin
 from .ce import classification_loss
 from .config import LossConfig
 from .diversity import diversity_loss
+from .locality import locality_preserving_loss
 from .weighted_cluster import WeightedClusterLoss
 
 __all__ = ["Criterion", "build_criterion"]
@@ -136,6 +137,13 @@ class Criterion(nn.Module):
                 div_total = term if div_total is None else div_total + term
             total = total + cfg.lambda_div * div_total
             parts["div"] = float(div_total.detach())
+
+        if cfg.locality:
+            feats = self._need(outputs, "features", "the locality-preserving loss (locality=True)", ("",))
+            # neighbours from the whole DDP batch in training; an eval-mode call stays on this process
+            lp = locality_preserving_loss(feats, targets, cfg.lp_k, global_batch=self.training)
+            total = total + cfg.lambda_lp * lp
+            parts["lp"] = float(lp.detach())
 
         parts["total"] = float(total.detach())
         return total, parts

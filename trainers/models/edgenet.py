@@ -12,25 +12,27 @@ from typing import Dict, Sequence, Tuple
 import torch
 from torch import nn
 
+from .abp import AccuracyBoosterPlus
+from .common import check_act, make_act
 from .registry import register_model
 
 Stage = Tuple[int, int]  # (channels, number of 3x3 convs); every stage after the first halves the resolution
 
 
-def _conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+def _conv_bn(cin: int, cout: int, stride: int = 1, act: str = "relu") -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), make_act(act)
     )
 
 
 class _ResidualPair(nn.Module):
     """Two 3×3 convs with an identity shortcut (channels unchanged, stride 1)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, act: str = "relu"):
         super().__init__()
-        self.conv1 = _conv_bn(channels, channels)
+        self.conv1 = _conv_bn(channels, channels, act=act)
         self.conv2 = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
-        self.act = nn.ReLU(inplace=True)
+        self.act = make_act(act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(x + self.conv2(self.conv1(x)))
@@ -48,6 +50,8 @@ class EdgeNet(nn.Module):
         residual: convs after a stage's first one are grouped into residual pairs (when ``convs`` is odd).
         downsample: "pool" (max-pool) or "conv" (the stage's first conv has stride 2).
         dropout: dropout before the classifier.
+        act: activation ("relu"; "mish" for the Accuracy Booster Plus recipe).
+        abp: an Accuracy Booster Plus block (depthwise-conv recalibration) at the end of every stage.
     """
 
     def __init__(
@@ -59,12 +63,15 @@ class EdgeNet(nn.Module):
         residual: bool = False,
         downsample: str = "pool",
         dropout: float = 0.1,
+        act: str = "relu",
+        abp: bool = False,
     ):
         super().__init__()
         if downsample not in ("pool", "conv"):
             raise ValueError(f"downsample must be 'pool' or 'conv', got {downsample!r}")
+        act = check_act(act) or "relu"
         stem_c, stem_s = int(stem[0]), int(stem[1])
-        layers = [_conv_bn(in_chans, stem_c, stride=stem_s)]
+        layers = [_conv_bn(in_chans, stem_c, stride=stem_s, act=act)]
         c = stem_c
         for i, (width, convs) in enumerate(stages):
             width, convs = int(width), int(convs)
@@ -73,20 +80,21 @@ class EdgeNet(nn.Module):
                 if downsample == "pool":
                     layers.append(nn.MaxPool2d(2))
                 else:
-                    layers.append(_conv_bn(c, width, stride=2))
+                    layers.append(_conv_bn(c, width, stride=2, act=act))
                     c, convs, first = width, convs - 1, False
-            if convs <= 0:
-                continue
-            if first and c != width:
-                layers.append(_conv_bn(c, width))
-                c, convs = width, convs - 1
-            if residual:
-                while convs >= 2:
-                    layers.append(_ResidualPair(c))
-                    convs -= 2
-            for _ in range(convs):
-                layers.append(_conv_bn(c, width))
-                c = width
+            if convs > 0:
+                if first and c != width:
+                    layers.append(_conv_bn(c, width, act=act))
+                    c, convs = width, convs - 1
+                if residual:
+                    while convs >= 2:
+                        layers.append(_ResidualPair(c, act))
+                        convs -= 2
+                for _ in range(convs):
+                    layers.append(_conv_bn(c, width, act=act))
+                    c = width
+            if abp:
+                layers.append(AccuracyBoosterPlus(c))
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.feature_dim = c

@@ -2,7 +2,9 @@
 
 The generic way to put a head on any backbone is the name prefix: ``adcorre_`` (Ad-Corre head), ``arm_`` (ARM
 head), none (linear head), for backbones ``resnet18``, ``xception``, ``mobilenetv3_small``, ``mobilenetv3_large``
-and ``edgenet`` (the edge CNN; ``variant=`` picks a registered EdgeNet preset, other kwargs go to ``EdgeNet``).
+``resnet50``, and ``edgenet`` (the edge CNN; ``variant=`` picks a registered EdgeNet preset, other kwargs go to
+``EdgeNet``). ``resnet18_abp`` / ``resnet50_abp`` put an Accuracy Booster Plus block in every residual block and
+default to Mish (Rahadika et al. 2021); ``edgenet`` takes ``abp=True`` and ``act="mish"`` as kwargs.
 Head options are kwargs: ``k``, ``embed_dim``, ``dropout`` (Ad-Corre); ``grid``, ``dropout``, ``momentum`` (ARM);
 ``dropout`` (linear). Backbone option: ``act="mish"``. In code, ``heads.attach_head`` does the same for any module.
 """
@@ -17,6 +19,7 @@ from .heads import HEADS, attach_head
 from .mobilenetv3 import LARGE, SMALL, MobileNetV3Backbone
 from .registry import create_model, register_model
 from .resnet import ResNet18Backbone
+from .resnet50 import ResNet50Backbone
 from .xception import XceptionBackbone
 
 __all__ = ["BACKBONES"]
@@ -39,6 +42,11 @@ def _edgenet(in_chans: int, num_classes: int, variant=None, **kw) -> nn.Module:
 # name -> builder(in_chans, num_classes, **backbone_kw) -> backbone module
 BACKBONES: Dict[str, Callable] = {
     "resnet18": lambda in_chans, num_classes, **kw: ResNet18Backbone(in_chans, **kw),
+    "resnet18_abp": lambda in_chans, num_classes, act="mish", **kw: ResNet18Backbone(in_chans, act=act, abp=True,
+                                                                                    **kw),
+    "resnet50": lambda in_chans, num_classes, **kw: ResNet50Backbone(in_chans, **kw),
+    "resnet50_abp": lambda in_chans, num_classes, act="mish", **kw: ResNet50Backbone(in_chans, act=act, abp=True,
+                                                                                    **kw),
     "xception": lambda in_chans, num_classes, **kw: XceptionBackbone(in_chans, **kw),
     "mobilenetv3_small": lambda in_chans, num_classes, **kw: MobileNetV3Backbone(SMALL, in_chans, head_hidden=1024,
                                                                                  **kw),
