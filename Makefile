@@ -7,7 +7,7 @@ TORCH  ?= torch==2.13.0
 PYTEST_ARGS ?=
 BENCH_MODEL ?=
 
-.PHONY: demo test lint bench wheel clean
+.PHONY: demo test lint bench wheel clean cpp_ext gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,18 @@ bench: $(VENV)/.dev
 	mkdir -p out/bench
 	$(BIN)/python -m pytest benchmarks -q --benchmark-json=out/bench/pytest-benchmark.json
 	$(BIN)/fer-edge bench $(BENCH_MODEL) --threads 1 --out out/bench
+
+# The CUDA preprocessing kernel (nvcc device library + g++ host library) into fer_edge/_lib/ (cpp_ext/README.md).
+CMAKE_ARGS ?=
+cpp_ext:
+	cmake -S cpp_ext -B build/cpp_ext $(CMAKE_ARGS)
+	cmake --build build/cpp_ext -j2
+	cmake --install build/cpp_ext
+
+# On a machine with an NVIDIA GPU: every gpu-marked test (the kernel's .so and NVRTC paths against the reference,
+# timings). Build the library first (`make cpp_ext`) so the .so path runs too.
+gpu-check: $(VENV)/.dev
+	$(BIN)/python -m pytest tests benchmarks -q -m gpu $(PYTEST_ARGS)
 
 wheel: $(VENV)/.dev
 	$(BIN)/python -m build --wheel --outdir dist .

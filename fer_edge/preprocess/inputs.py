@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional, Tuple
+
 import numpy as np
 
 from ..errors import InvalidInputError
@@ -53,3 +55,13 @@ def validate_boxes(boxes: object) -> np.ndarray:
     if np.any(arr[:, 2] <= arr[:, 0]) or np.any(arr[:, 3] <= arr[:, 1]):
         raise InvalidInputError("every box needs x2 > x1 and y2 > y1 (format x1, y1, x2, y2)")
     return arr
+
+
+def resolve_boxes(
+    frame: np.ndarray, boxes: Optional[object], card_margin: float, margin: Optional[float]
+) -> Tuple[np.ndarray, float]:
+    """(validated (N, 4) boxes, crop margin): no boxes means the whole frame with margin 1.0 unless overridden."""
+    if boxes is None:
+        h, w = frame.shape[:2]
+        return np.array([[0, 0, w, h]], dtype=np.float32), 1.0 if margin is None else float(margin)
+    return validate_boxes(boxes), float(card_margin if margin is None else margin)

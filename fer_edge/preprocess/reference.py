@@ -18,7 +18,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from ..card import ModelCard
-from .inputs import as_bgr_frame, validate_boxes
+from .inputs import as_bgr_frame, resolve_boxes
 
 # ITU-R BT.601 luma weights, the ones cv2.COLOR_BGR2GRAY uses.
 GRAY_WEIGHTS_BGR = (0.114, 0.587, 0.299)
@@ -84,11 +84,8 @@ CHUNK_BOXES = 256  # boxes sampled at once; bounds the float intermediates for h
 def run_pipeline(frame, boxes, card: ModelCard, margin: Optional[float], sample) -> np.ndarray:
     """Validate, square the boxes, sample with ``sample(frame, squares, (h, w))``, convert and normalise."""
     frame = as_bgr_frame(frame)
-    if boxes is None:
-        h, w = frame.shape[:2]
-        boxes = np.array([[0, 0, w, h]], dtype=np.float32)
-        margin = 1.0 if margin is None else margin
-    squares = square_boxes(validate_boxes(boxes), card.crop_margin if margin is None else margin)
+    boxes, margin = resolve_boxes(frame, boxes, card.crop_margin, margin)
+    squares = square_boxes(boxes, margin)
     if squares.shape[0] == 0:
         return np.zeros((0,) + card.input_shape, dtype=np.float32)
     if squares.shape[0] <= CHUNK_BOXES:

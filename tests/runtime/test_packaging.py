@@ -29,6 +29,9 @@ def test_wheel_contains_only_the_fer_edge_namespace(tmp_path):
     for expected in ("fer_edge/recognizer.py", "fer_edge/trainers/__init__.py", "fer_edge/engines/__init__.py",
                      "fer_edge/calibration/__init__.py", "fer_edge/assets/blazeface_short.onnx",
                      "fer_edge/engines/templates/triton_frames_model.py",
-                     "fer_edge/assets/yunet.onnx", "fer_edge/assets/LICENSE.yunet.txt"):
+                     "fer_edge/assets/yunet.onnx", "fer_edge/assets/LICENSE.yunet.txt",
+                     "fer_edge/preprocess/cuda.py", "fer_edge/_kernels/src/preprocess.cu",
+                     "fer_edge/_kernels/src/fer_preprocess_pixel.h", "fer_edge/_kernels/include/fer_edge/preprocess.h"):
         assert expected in names
     assert not any("/tests/" in n for n in names)
+    assert not any(n.startswith("cpp_ext/") or "CMakeLists" in n for n in names)
