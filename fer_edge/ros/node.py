@@ -50,7 +50,8 @@ class NodeParams:
     Attributes:
         model: classifier .onnx/.engine ("default" = the bundled model; a non-empty default because an empty
             string given as ``-p model:=`` is not a string parameter for ROS).
-        detector: face detector name ("blazeface", "blazeface_full", or "none" when the topic carries face crops).
+        detector: face detector name ("default" = fer-edge's default detector, or a name from
+            ``fer-edge predict --help``; "none" when the topic carries face crops).
         threads: CPU threads for inference (0 = ONNX Runtime's choice).
         detect_every: run the detector every N frames and follow the tracked boxes in between.
         smoothing: "ema", "window" or "none" (temporal smoothing of each track's probabilities).
@@ -62,7 +63,7 @@ class NodeParams:
     """
 
     model: str = "default"
-    detector: str = "blazeface"
+    detector: str = "default"
     threads: int = 0
     detect_every: int = 1
     smoothing: str = "ema"
@@ -117,7 +118,9 @@ class ExpressionNodeCore:
         self._pending: Optional[Tuple[np.ndarray, int]] = None
         source = FrameSource(self._read, kind="ros", name=f"topic {params.image_topic}", live=False, threaded=False,
                              timeout=None, timestamp=self._timestamp)
-        detector = None if params.detector in ("", "none") else params.detector
+        from ..detect.registry import DEFAULT_DETECTOR
+
+        detector = {"": None, "none": None, "default": DEFAULT_DETECTOR}.get(params.detector, params.detector)
         model = None if params.model in ("", "default") else params.model
         self.stream = stream(source, model, recognizer=recognizer, detect_every=params.detect_every,
                              tracking=params.tracking, smoothing=params.smoothing, detector=detector,

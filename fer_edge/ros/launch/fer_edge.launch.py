@@ -11,7 +11,7 @@ from launch.substitutions import LaunchConfiguration
 # name -> (default, description); the same parameters as fer_edge.ros.node.NodeParams.
 ARGUMENTS = {
     "model": ("default", "classifier .onnx/.engine path, or default (the bundled model)"),
-    "detector": ("blazeface", "blazeface, blazeface_full, or none for face-crop topics"),
+    "detector": ("default", "face detector name (see fer-edge predict --help), default, or none for face crops"),
     "threads": ("0", "CPU threads for inference (0 = automatic)"),
     "detect_every": ("1", "run the face detector every N frames, track in between"),
     "smoothing": ("ema", "ema, window or none"),
