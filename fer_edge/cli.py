@@ -25,6 +25,7 @@ COMMANDS = {
     "eval": ("fer_edge.trainers.cli_eval", "evaluate a checkpoint or ONNX model on a labelled dataset"),
     "export": ("fer_edge.engines.cli_export", "export a checkpoint to ONNX with its model card (extra [export])"),
     "quantize": ("fer_edge.engines.cli_quantize", "quantize an ONNX model to INT8 (QDQ) or FP16"),
+    "build": ("fer_edge.engines.cli_build", "build a TensorRT engine (+ sidecar) for this GPU from an ONNX model"),
     "export-triton": ("fer_edge.engines.cli_export_triton", "write a Triton Inference Server model repository"),
 }
 

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from fakes.trt_world import TrtWorld
 from tiny_models import write_tiny_classifier
 
 from fer_edge import Recognizer
@@ -127,7 +128,6 @@ def test_int8_without_calibration_data_is_a_typed_error(trt_world, onnx32, tmp_p
 
 @pytest.mark.parametrize("version, kw, cc", [(V10, {"fast_int8": False}, (6, 2)), (V11, {}, (5, 3))])
 def test_int8_on_a_board_without_int8_is_refused(monkeypatch, onnx_qdq, tmp_path, version, kw, cc):
-    from conftest import TrtWorld
 
     world = TrtWorld(monkeypatch, version, gpu="Jetson TX2" if cc == (6, 2) else "Jetson Nano", cc=cc, **kw)
     with pytest.raises(InvalidInputError, match="no INT8.*--precision fp16"):
@@ -135,7 +135,6 @@ def test_int8_on_a_board_without_int8_is_refused(monkeypatch, onnx_qdq, tmp_path
 
 
 def test_dla_version_compatible_and_timing_cache(monkeypatch, onnx32, tmp_path):
-    from conftest import TrtWorld
 
     world = TrtWorld(monkeypatch, V10, num_dla_cores=2)
     out = build(world, onnx32, tmp_path, precision="fp16", dla_core=1, version_compatible=True)
@@ -194,7 +193,6 @@ def test_recognizer_on_an_engine_predicts_through_one_stream(trt_world, onnx32, 
 
 def test_bindings_api_when_named_tensors_are_missing(monkeypatch, onnx32, tmp_path):
     """TensorRT < 8.5 (JetPack 4.6's 8.2) has only binding indices and execute_async_v2."""
-    from conftest import TrtWorld
 
     world = TrtWorld(monkeypatch, V85)
     out = build(world, onnx32, tmp_path)
@@ -243,7 +241,6 @@ def test_device_path_clone_and_cuda_graphs(trt_world, onnx32, tmp_path):
 
 
 def test_fp16_io_engine_casts_on_the_host(monkeypatch, tmp_path):
-    from conftest import TrtWorld
 
     from fer_edge.card import FERPLUS_LABELS, ModelCard
 
@@ -260,7 +257,6 @@ def test_fp16_io_engine_casts_on_the_host(monkeypatch, tmp_path):
 
 # ------------------------------------------------------------------------------------------------ bad input
 def test_tensorrt_missing_names_pip_extra_and_jetpack_package(monkeypatch, onnx32, tmp_path):
-    from conftest import TrtWorld
 
     world = TrtWorld(monkeypatch, V10)
     out = build(world, onnx32, tmp_path)
