@@ -69,7 +69,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"fer-edge {ns.command}: {missing_dependency(exc, f'fer-edge {ns.command}')}", file=sys.stderr)
         return 1
     except FerEdgeError as exc:
-        print(f"fer-edge {ns.command}: {exc}", file=sys.stderr)
+        from .safe_text import terminal_safe
+
+        print(f"fer-edge {ns.command}: {terminal_safe(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import InvalidInputError
 from .preprocess import as_bgr_frame
+from .safe_text import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ BAG_SUFFIXES = (".mcap", ".bag", ".db3")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".3gp")
 _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _GSTREAMER_LINK_RE = re.compile(r"\s!\s")
+MAX_CAMERA_INDEX = 10_000  # OpenCV splits larger indices into backend id + index
 _FIRST_FRAME_TIMEOUT_S = 10.0  # cameras and RTSP servers often need a few seconds for the first frame
 
 SourceLike = Union[str, int, os.PathLike, np.ndarray, Iterable[np.ndarray], "cv2.VideoCapture"]
@@ -472,6 +474,12 @@ def _open_capture(target: Union[str, int], api: int, params: Sequence[int] = ())
 
 
 def _camera(index: int, **kw: Any) -> FrameSource:
+    if index < 0 or index > MAX_CAMERA_INDEX:
+        # OpenCV treats -1 as "any camera" and, with none attached, some backends crash the process (SIGSEGV).
+        raise InvalidInputError(
+            f"camera index {index} is out of range; pass 0..{MAX_CAMERA_INDEX} (0 = the first camera, "
+            "/dev/video0 on Linux)"
+        )
     name = f"camera {index}"
     api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
     cap = _open_capture(index, api)
@@ -510,8 +518,8 @@ def _url(url: str, timeout: Optional[float], **kw: Any) -> FrameSource:
 
 
 def _redact(url: str) -> str:
-    """Hide a password in ``scheme://user:pass@host`` for messages and logs."""
-    return re.sub(r"(://[^/:@]+):[^/@]*@", r"\1:***@", url)
+    """Hide the password and secret query values of a URL for messages and logs (``fer_edge.safe_text``)."""
+    return redact_url(url)
 
 
 def _gstreamer(pipeline: str, **kw: Any) -> FrameSource:

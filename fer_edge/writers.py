@@ -29,8 +29,10 @@ from typing import IO, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Uni
 import cv2
 import numpy as np
 
+from .atomic import atomic_write_bytes
 from .errors import FerEdgeError, InvalidInputError
 from .face import Face
+from .safe_text import spreadsheet_safe
 from .video import to_bgr
 
 log = logging.getLogger(__name__)
@@ -187,7 +189,7 @@ class CsvWriter(_TextWriter):
 
     def _start(self) -> None:
         self._csv = csv.writer(self._fh)  # type: ignore[arg-type]
-        self._csv.writerow(self.columns)
+        self._csv.writerow([spreadsheet_safe(c) for c in self.columns])
 
     def write_faces(self, frame: int, timestamp: float, faces: Iterable[Face], detected: bool = True) -> None:
         fh = self._open_file()
@@ -201,7 +203,7 @@ class CsvWriter(_TextWriter):
                    x1, y1, x2, y2, round(float(face.score), 4), face.label, round(float(face.confidence), 4)]
             row += [round(float(face.probs.get(k, 0.0)), 4) for k in self.labels or ()]
             row.append(int(bool(detected)))
-            self._csv.writerow(row)  # type: ignore[union-attr]
+            self._csv.writerow([spreadsheet_safe(c) for c in row])  # type: ignore[union-attr]
             self.rows += 1
         fh.flush()
 
@@ -280,11 +282,9 @@ class TrackSummary:
         return {"frames": self.frames, "duration_s": round(duration, 4), "tracks": self.tracks()}
 
     def write_json(self, path: PathLike) -> Path:
-        """Write :meth:`as_dict` as indented JSON and return the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.as_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
+        """Write :meth:`as_dict` as indented JSON (atomically: a killed run leaves the old file or none) and return
+        the path."""
+        return atomic_write_bytes(Path(path), (json.dumps(self.as_dict(), indent=2) + "\n").encode("utf-8"))
 
     def lines(self) -> List[str]:
         """Human-readable one line per track."""

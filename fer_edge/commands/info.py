@@ -14,6 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..backends import backend_from_path
     from ..recognizer import default_model_path
+    from ..safe_text import terminal_safe as safe
 
     path = args.model or default_model_path()
     with backend_from_path(path, threads=1) as backend:
@@ -21,20 +22,20 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(card.to_json(indent=2))
             return 0
-        print(f"model:      {path}")
-        print(f"name:       {card.name} (arch {card.arch or '?'}, version {card.version})")
+        print(f"model:      {safe(path)}")
+        print(f"name:       {safe(card.name)} (arch {safe(card.arch or '?')}, version {safe(card.version)})")
         details = backend.details()
         print(f"backend:    {details['label']}")
         print(f"precision:  {details['precision']}")
         for key in ("tensorrt_version", "gpu", "compute_capability", "profile", "built_utc", "engine_build_s"):
             if details.get(key) is not None:
-                print(f"{key + ':':<12}{details[key]}")
-        print(f"labels:     {', '.join(card.labels)}")
+                print(f"{key + ':':<12}{safe(details[key])}")
+        print(f"labels:     {safe(', '.join(card.labels))}")
         h, w = card.input_size
         print(f"input:      {card.channels}x{h}x{w} {card.color}, mean {card.mean}, std {card.std}, "
               f"crop margin {card.crop_margin}, output {card.output}")
         for name, shape, dtype in backend.io_summary():
-            print(f"  tensor {name}: {list(shape)} {dtype}")
+            print(safe(f"  tensor {name}: {list(shape)} {dtype}"))
         if card.metrics:
             print("metrics:    " + json.dumps(card.metrics, sort_keys=True))
         if card.provenance:

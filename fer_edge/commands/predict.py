@@ -115,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..draw import draw
     from ..recognizer import Recognizer
+    from ..safe_text import terminal_safe
 
     out = Path(args.out) if args.out else None
     paths = image_paths(args.source, out)
@@ -137,13 +138,16 @@ def run(args: argparse.Namespace) -> int:
                 if args.json:
                     print(json.dumps(record))
                 else:
-                    print(f"{path}: {len(faces)} face(s) in {rec.timings['total']:.1f} ms (after warm-up)")
+                    ms = rec.timings["total"]
+                    print(f"{terminal_safe(path)}: {len(faces)} face(s) in {ms:.1f} ms (after warm-up)")
                     for face in faces:
                         top = sorted(face.probs.items(), key=lambda kv: -kv[1])[:3]
                         print(f"  {face}  top-3: " + ", ".join(f"{k} {v:.2f}" for k, v in top))
                 if out:
-                    jsonl.write(json.dumps(record) + "\n")
                     cv2.imwrite(str(out / f"{path.stem}{ANNOTATED_SUFFIX}.jpg"), draw(frame, faces))
+                    jsonl.write(json.dumps(record) + "\n")
+                    jsonl.flush()  # a killed run leaves every finished image's record on disk
+
                 done += 1
         finally:
             if jsonl:

@@ -246,7 +246,10 @@ def run_video(args: argparse.Namespace) -> int:
             live.close()
 
     stats = s.stats()
-    print(f"{source}: {stats['frames']} frames in {stats['elapsed_s']:.1f} s ({stats['fps']:.1f} FPS, "
+    from ..safe_text import redact_url, terminal_safe
+
+    shown = terminal_safe(redact_url(source))
+    print(f"{shown}: {stats['frames']} frames in {stats['elapsed_s']:.1f} s ({stats['fps']:.1f} FPS, "
           f"detector on {stats['detections']}, dropped {stats['dropped']}); {s.message}", file=sys.stderr)
     for line in summary.lines():
         print(line, file=sys.stderr if as_json else sys.stdout)
