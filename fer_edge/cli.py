@@ -23,6 +23,7 @@ COMMANDS = {
     "bench": ("fer_edge.commands.bench", "benchmark detection, preprocessing and inference on this device"),
     "train": ("fer_edge.trainers.cli_train", "train a classifier (extra [train])"),
     "eval": ("fer_edge.trainers.cli_eval", "evaluate a checkpoint or ONNX model on a labelled dataset"),
+    "teacher": ("fer_edge.trainers.cli_teacher", "soft targets from trained models, for distillation"),
     "export": ("fer_edge.engines.cli_export", "export a checkpoint to ONNX with its model card (extra [export])"),
     "quantize": ("fer_edge.engines.cli_quantize", "quantize an ONNX model to INT8 (QDQ) or FP16"),
     "build": ("fer_edge.engines.cli_build", "build a TensorRT engine (+ sidecar) for this GPU from an ONNX model"),

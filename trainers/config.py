@@ -48,7 +48,10 @@ class TrainConfig:
     Model: arch (registry name), model_kwargs, num_classes (0 = from the dataset; else must match),
         imports (modules imported before building the model, e.g. to register your own architectures),
         init_from (a checkpoint whose weights start the model — its EMA weights when it has them; parameters
-        the checkpoint lacks, such as a new ESR branch, keep their fresh initialisation).
+        the checkpoint lacks, such as a new ESR branch, keep their fresh initialisation; an FP32 ``.onnx``
+        export of a plain EdgeNet also works, for when only the released model survives).
+    Distillation: teacher (a ``fer-edge teacher`` file of soft targets for the train split), teacher_weight
+        (share of the teacher in the blended target; needs targets: soft).
     Loss and sampling: loss, loss_kwargs (passed to ``fer_edge.trainers.losses``), label_smoothing,
         sampler ("shuffle" or a name from ``fer_edge.trainers.samplers``), sampler_kwargs.
     Optimisation: optimizer, lr, lr_mult ({parameter-name prefix: LR multiplier}, longest prefix wins, e.g.
@@ -92,6 +95,9 @@ class TrainConfig:
     num_classes: int = 0
     imports: Tuple[str, ...] = ()
     init_from: str = ""
+    # distillation
+    teacher: str = ""
+    teacher_weight: float = 0.5
     # loss / sampling
     loss: str = "ce"
     loss_kwargs: Mapping[str, Any] = field(default_factory=dict)
@@ -177,6 +183,10 @@ class TrainConfig:
             raise bad("ema_decay", f"must be in (0, 1), got {self.ema_decay}")
         if self.num_classes < 0:
             raise bad("num_classes", "must be 0 (from the dataset) or the dataset's number of classes")
+        if not 0.0 <= self.teacher_weight <= 1.0:
+            raise bad("teacher_weight", f"is a share in [0, 1], got {self.teacher_weight}")
+        if self.teacher and self.targets != "soft":
+            raise bad("teacher", "distillation blends soft targets; set targets: soft")
         if self.affectnet_classes not in (7, 8):
             raise bad("affectnet_classes", f"must be 7 or 8, got {self.affectnet_classes}")
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -264,13 +274,15 @@ class TrainConfig:
     def sha256(self) -> str:
         """Hash of the settings that define the result (not output_dir/progress/threads)."""
         data = {k: v for k, v in self.to_dict().items() if k not in _NON_RESULT_KEYS}
-        for key in ("labels", "sync_bn", "init_from", "lr_mult", "per_class_limit"):  # added later: their
-            # defaults leave older runs' hashes unchanged
+        for key in ("labels", "sync_bn", "init_from", "lr_mult", "per_class_limit", "teacher"):  # added later:
+            # their defaults leave older runs' hashes unchanged
             if not data[key]:
                 del data[key]
         for key, default in _ADDED_DEFAULTS.items():  # likewise for keys whose default is not falsy
             if data.get(key) == default:
                 del data[key]
+        if "teacher" not in data:
+            del data["teacher_weight"]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def replace(self, **changes: Any) -> "TrainConfig":

@@ -13,7 +13,6 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
-from fer_edge.card import ModelCard
 from fer_edge.errors import InvalidInputError
 from fer_edge.metrics import classification_metrics, confusion_matrix  # noqa: F401  (re-exported: this module's API)
 
@@ -52,6 +51,23 @@ def backend_logits(backend, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------- top level
+def logits_runner(model_path: Path, *, threads: Optional[int] = None, batch_size: int = 256):
+    """(predict(x) -> logits, card, runner name) for a checkpoint or an exported model file."""
+    if model_path.suffix.lower() in (".onnx", ".engine", ".plan"):
+        from fer_edge.backends import backend_from_path
+
+        backend = backend_from_path(str(model_path), threads=threads)
+        return (lambda x: backend_logits(backend, x, batch_size)), backend.card, "runtime:" + type(backend).__name__
+    import torch
+
+    from .checkpoint import model_from_checkpoint
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    model, card = model_from_checkpoint(model_path)
+    return (lambda x: torch_logits(model, torch.from_numpy(x), batch_size)), card, "torch"
+
+
 def evaluate_model_file(
     model_path,
     data_path,
@@ -91,23 +107,7 @@ def evaluate_model_file(
     if split not in data.splits:
         raise InvalidInputError(f"{data_path}: has no {split!r} split (available: {sorted(data.splits)})")
 
-    if suffix in (".onnx", ".engine", ".plan"):
-        from fer_edge.backends import backend_from_path
-
-        backend = backend_from_path(str(model_path), threads=threads)
-        card: ModelCard = backend.card
-        predict = lambda x: backend_logits(backend, x, batch_size)  # noqa: E731
-        kind = "runtime:" + type(backend).__name__
-    else:
-        import torch
-
-        from .checkpoint import model_from_checkpoint
-
-        if threads:
-            torch.set_num_threads(int(threads))
-        model, card = model_from_checkpoint(model_path)
-        predict = lambda x: torch_logits(model, torch.from_numpy(x), batch_size)  # noqa: E731
-        kind = "torch"
+    predict, card, kind = logits_runner(model_path, threads=threads, batch_size=batch_size)
     mapping = _label_mapping(data.labels, card.labels, str(data_path), str(model_path))
     sp = arrays_from_split(data.splits[split], card, where=f"{data_path}:{split}", progress=True)
     x = sp.x

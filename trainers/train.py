@@ -156,13 +156,19 @@ def limit_per_class(labels: torch.Tensor, limit: int, seed: int) -> torch.Tensor
     return torch.sort(torch.cat(keep)).values
 
 
-def load_initial_weights(model: nn.Module, path) -> Tuple[List[str], List[str]]:
-    """Start ``model`` from a checkpoint's weights (EMA when saved); returns (missing, unexpected) keys.
+def load_initial_weights(model: nn.Module, path, sample: Optional[torch.Tensor] = None) -> Tuple[List[str], List[str]]:
+    """Start ``model`` from a checkpoint's weights (EMA when saved) or an FP32 ONNX export; returns (missing,
+    unexpected) keys.
 
     Missing keys keep their fresh initialisation (e.g. the new branch of a growing ESR); a tensor whose shape
     differs is an error, since silently skipping it would train from a half-loaded model.
     """
-    source = checkpoint_weights(load_checkpoint(path))
+    if str(path).lower().endswith(".onnx"):
+        from .onnx_weights import state_dict_from_onnx
+
+        source = state_dict_from_onnx(model, path, sample)
+    else:
+        source = checkpoint_weights(load_checkpoint(path))
     if not source:
         raise InvalidInputError(f"TrainConfig.init_from: {path} holds no model weights (state_dict)")
     own = model.state_dict()
@@ -326,6 +332,10 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
     t0 = time.perf_counter()
     data = load_dataset(cfg.data, cfg.dataset, fer2013_csv=cfg.ferplus_csv, affectnet_classes=cfg.affectnet_classes,
                         label_set=cfg.labels)
+    if cfg.teacher:
+        from .teacher import with_teacher
+
+        data = with_teacher(data, cfg.teacher, cfg.teacher_weight)  # rows pair with the file before any split
     data = limit_splits(split_off_val(data, cfg.val_fraction, cfg.seed), cfg.limit_per_split)
     k = data.num_classes
     if cfg.num_classes and cfg.num_classes != k:
@@ -351,7 +361,7 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
 
     model = create_model(cfg.arch, k, card.channels, **dict(cfg.model_kwargs)).to(device)
     if cfg.init_from and not resume:
-        missing, unexpected = load_initial_weights(model, cfg.init_from)
+        missing, unexpected = load_initial_weights(model, cfg.init_from, sample=x_all[:1024])
         log("weights from %s (%d tensors kept their fresh init, %d unused)", cfg.init_from, len(missing),
             len(unexpected))
     model = D.sync_batchnorm(model, info, device, cfg.sync_bn)

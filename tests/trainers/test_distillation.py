@@ -1,0 +1,124 @@
+"""Distillation pieces: teacher soft-target files, blending them into training, warm starts from an ONNX export."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from fer_edge.trainers.config import TrainConfig  # noqa: E402
+from fer_edge.trainers.data import load_dataset  # noqa: E402
+from fer_edge.trainers.teacher import FORMAT, save_teacher, teacher_targets, with_teacher  # noqa: E402
+from fer_edge.trainers.train import train  # noqa: E402
+from test_train_e2e import LABELS, make_npz, tiny_config  # noqa: E402
+
+from fer_edge.errors import InvalidInputError  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+
+def _teacher_file(path, data, probs):
+    return save_teacher({"probs": probs.astype(np.float32), "labels": list(data.labels),
+                         "hard": data.splits["train"].labels, "meta": {"test": True}}, path)
+
+
+def test_student_follows_the_teacher_not_the_labels(tmp_path):
+    """A teacher that names the next class for every image, at full weight, is what the student learns."""
+    cfg = tiny_config(tmp_path, targets="soft", epochs=6)
+    data = load_dataset(cfg.data)
+    y = data.splits["train"].labels
+    shifted = np.eye(len(LABELS))[(y + 1) % len(LABELS)]
+    teacher = _teacher_file(tmp_path / "teacher.npz", data, shifted)
+    summary = train(cfg.replace(teacher=str(teacher), teacher_weight=1.0), command="pytest")
+    # Val accuracy is measured against the true labels: the student learned the teacher's shifted classes.
+    assert summary["best_accuracy"] < 0.1
+    plain = train(cfg.replace(output_dir=str(tmp_path / "plain")), command="pytest")
+    assert plain["best_accuracy"] > 0.9
+
+
+def test_blend_weights_own_targets_and_keeps_excluded_rows_out(tmp_path):
+    data = load_dataset(make_npz(tmp_path / "d.npz"))
+    train_split = data.splits["train"]
+    train_split.labels[:3] = -1  # excluded rows: no label, no votes
+    probs = np.full((len(train_split), len(LABELS)), 0.25)
+    blended = with_teacher(data, _teacher_file(tmp_path / "t.npz", data, probs), 0.4).splits["train"].soft
+    assert np.all(blended[:3] == 0), "rows the dataset excludes must stay out of training"
+    k = int(train_split.labels[5])
+    expected = 0.4 * 0.25 + np.where(np.arange(len(LABELS)) == k, 0.6, 0.0)
+    np.testing.assert_allclose(blended[5], expected, rtol=1e-6)
+
+
+def test_teacher_file_must_match_the_data(tmp_path):
+    data = load_dataset(make_npz(tmp_path / "d.npz"))
+    other = load_dataset(make_npz(tmp_path / "o.npz", seed=1, n_per_class=32))
+    path = _teacher_file(tmp_path / "t.npz", other, np.full((len(other.splits["train"]), 4), 0.25))
+    with pytest.raises(InvalidInputError, match="training split has"):
+        with_teacher(data, path, 0.5)
+    np.savez(tmp_path / "x.npz", probs=np.zeros((2, 2)))
+    with pytest.raises(InvalidInputError, match=FORMAT):
+        with_teacher(data, tmp_path / "x.npz", 0.5)
+    with pytest.raises(InvalidInputError, match="targets: soft"):
+        TrainConfig(teacher="t.npz", targets="hard")
+    with pytest.raises(InvalidInputError, match="teacher_weight"):
+        TrainConfig(teacher="t.npz", teacher_weight=1.5)
+
+
+def test_teacher_targets_from_an_onnx_model(tmp_path):
+    pytest.importorskip("onnx")
+    from tiny_models import write_tiny_classifier
+
+    from fer_edge.card import ModelCard
+
+    card = ModelCard(labels=tuple(LABELS), input_size=(16, 16), name="tiny-teacher")
+    model = write_tiny_classifier(tmp_path / "t.onnx", card=card, classes=4, size=16)
+    data_path = make_npz(tmp_path / "d.npz")
+    sharp = teacher_targets([model], data_path, temperature=1.0, threads=1)
+    soft = teacher_targets([model, model], data_path, temperature=4.0, threads=1)
+    n = len(load_dataset(data_path).splits["train"])
+    assert sharp["probs"].shape == (n, 4)
+    np.testing.assert_allclose(sharp["probs"].sum(1), 1.0, rtol=1e-5)
+    # The tiny model's logits are 4*mean for class 1 and -4*mean for class 2: temperature softens them.
+    assert soft["probs"].max(1).mean() < sharp["probs"].max(1).mean()
+    with pytest.raises(InvalidInputError, match="temperature"):
+        teacher_targets([model], data_path, temperature=0.0)
+
+
+def test_warm_start_from_a_bn_folded_onnx_export(tmp_path):
+    pytest.importorskip("onnxsim")
+    from fer_edge.engines.export import onnx_from_checkpoint
+    from fer_edge.engines.simplify import simplified_onnx
+    from fer_edge.trainers.checkpoint import save_checkpoint
+    from fer_edge.trainers.models import create_model
+    from fer_edge.trainers.onnx_weights import state_dict_from_onnx
+
+    from fer_edge.card import ModelCard
+
+    torch.manual_seed(0)
+    model = create_model("edgenet_tiny", num_classes=4, in_chans=1, dropout=0.0)
+    for m in model.modules():  # non-trivial BatchNorms, so folding them changes the conv weights
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    card = ModelCard(labels=tuple(LABELS), input_size=(16, 16), name="tiny", arch="edgenet_tiny")
+    ckpt = tmp_path / "m.ckpt"
+    save_checkpoint(ckpt, dict(arch="edgenet_tiny", num_classes=4, in_chans=1, model_kwargs={"dropout": 0.0},
+                               state_dict=model.state_dict(), card=card.to_dict(), metrics={}, epoch=1))
+    onnx_path = simplified_onnx(onnx_from_checkpoint(ckpt, tmp_path / "m.onnx").path).path
+    x = torch.randn(64, 1, 16, 16)
+    want = model(x)
+
+    fresh = create_model("edgenet_tiny", num_classes=4, in_chans=1, dropout=0.0)
+    fresh.load_state_dict(state_dict_from_onnx(fresh, onnx_path))
+    torch.testing.assert_close(fresh.eval()(x), want, atol=1e-4, rtol=1e-4)
+
+    measured = create_model("edgenet_tiny", num_classes=4, in_chans=1, dropout=0.0)
+    measured.load_state_dict(state_dict_from_onnx(measured, onnx_path, sample=x))
+    torch.testing.assert_close(measured.eval()(x), want, atol=1e-4, rtol=1e-4)
+    # With statistics measured on the batch, train mode (batch statistics) computes the same function on it.
+    torch.testing.assert_close(measured.train()(x), want, atol=1e-3, rtol=1e-3)
+
+    other = create_model("edgenet_s", num_classes=4, in_chans=1)
+    with pytest.raises(InvalidInputError, match="not the same"):
+        state_dict_from_onnx(other, onnx_path)
