@@ -94,10 +94,13 @@ def test_later_settings_change_the_hash_only_when_set():
     import json
 
     later = {"labels": "fer2013", "sync_bn": True, "init_from": "runs/a/best.ckpt", "lr_mult": {"": 0.1},
-             "per_class_limit": 5000, "grad_centralization": True, "lookahead_k": 3, "lookahead_alpha": 0.8}
+             "per_class_limit": 5000, "grad_centralization": True, "lookahead_k": 3, "lookahead_alpha": 0.8,
+             "teacher": "teacher.npz"}
     cfg = TrainConfig()
     old = {k: v for k, v in cfg.to_dict().items()
-           if k not in ("output_dir", "progress", "threads", "device", *later)}
+           if k not in ("output_dir", "progress", "threads", "device", "teacher_weight", *later)}
     assert cfg.sha256() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()
     for key, value in later.items():
         assert dataclasses.replace(cfg, **{key: value}).sha256() != cfg.sha256(), key
+    with_teacher = dataclasses.replace(cfg, teacher="teacher.npz")
+    assert dataclasses.replace(with_teacher, teacher_weight=0.9).sha256() != with_teacher.sha256()
