@@ -147,10 +147,10 @@ def read_calibration_cache(path) -> Dict[str, float]:
 
 
 def version_from_module(trt) -> Optional[Tuple[int, int, int]]:
-    """(major, minor, patch) from a tensorrt module's ``__version__``, or None."""
-    text = getattr(trt, "__version__", "")
+    """(major, minor, patch) from a tensorrt module's ``__version__``, or None (``trt_differences.trt_version``)."""
+    from fer_edge.backends.trt_differences import trt_version
+
     try:
-        nums = [int(p) for p in text.split(".")[:3]]
-    except ValueError:
+        return trt_version(trt)
+    except InvalidInputError:
         return None
-    return tuple((nums + [0, 0, 0])[:3]) if nums else None

@@ -14,7 +14,7 @@ from typing import Any, List, Optional
 
 import numpy as np
 
-from fer_edge._optional import require
+from fer_edge.backends.trt_differences import has_calibrators, import_tensorrt
 from fer_edge.errors import InvalidInputError
 
 from .cache import CalibrationCache, atomic_write_bytes, version_from_module
@@ -52,9 +52,9 @@ def legacy_calibrator(
     """
     if algorithm not in ALGORITHMS:
         raise InvalidInputError(f"calibration algorithm must be one of {sorted(ALGORITHMS)}, got {algorithm!r}")
-    trt = trt if trt is not None else require("tensorrt", "trt", "implicit INT8 calibration")
+    trt = trt if trt is not None else import_tensorrt("implicit INT8 calibration")
     base_name, header_algo = ALGORITHMS[algorithm]
-    base = getattr(trt, base_name, None)
+    base = getattr(trt, base_name, None) if has_calibrators(trt) else None
     if base is None:
         raise InvalidInputError(
             f"TensorRT {getattr(trt, '__version__', '?')} has no {base_name}: implicit INT8 calibration was removed "

@@ -7,6 +7,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Dict, Tuple
 
+from fer_edge.backends.trt_differences import INT8_RECIPES_BY_MAJOR
 from fer_edge.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
@@ -34,14 +35,19 @@ class Target:
     quant_target: str = "tensorrt"
 
 
+def _trt_recipes(major: int) -> Tuple[str, ...]:
+    """A TensorRT line's INT8 recipes in this module's words ("calibrator" = the calibration "cache" here)."""
+    return tuple("cache" if r == "calibrator" else r for r in INT8_RECIPES_BY_MAJOR[major])
+
+
 TARGETS: Dict[str, Target] = {
     t.name: t
     for t in (
-        Target("tensorrt11", ("fp32", "fp16", "int8"), ("qdq",),
+        Target("tensorrt11", ("fp32", "fp16", "int8"), _trt_recipes(11),
                note="TensorRT 11 is strongly typed: INT8 only from Q/DQ ONNX, no calibrator or cache"),
-        Target("tensorrt10", ("fp32", "fp16", "int8"), ("qdq", "cache"),
+        Target("tensorrt10", ("fp32", "fp16", "int8"), _trt_recipes(10),
                note="TensorRT 10: Q/DQ with STRONGLY_TYPED; calibrator/cache deprecated since 10.1"),
-        Target("tensorrt8.5", ("fp32", "fp16", "int8"), ("qdq", "cache"),
+        Target("tensorrt8.5", ("fp32", "fp16", "int8"), _trt_recipes(8),
                note="TensorRT 8.5 (JetPack 5): builder flags + calibration cache"),
         Target("jetson-nano", ("fp32", "fp16"), (),
                note="Jetson Nano/TX1 (Maxwell, sm_53) has no INT8 support in TensorRT"),

@@ -81,6 +81,10 @@ def has_version_compatible(trt) -> bool:
     return hasattr(trt.BuilderFlag, "VERSION_COMPATIBLE")
 
 
+#: INT8 recipes per TensorRT major line, for tools that plan without tensorrt installed (engines/targets.py)
+INT8_RECIPES_BY_MAJOR = {8: ("qdq", "calibrator"), 10: ("qdq", "calibrator"), 11: ("qdq",)}
+
+
 def int8_recipes(trt) -> Tuple[str, ...]:
     """INT8 recipes a version builds: "qdq" (explicit Q/DQ ONNX) everywhere, "calibrator" up to 10.x."""
     return ("qdq", "calibrator") if has_calibrators(trt) else ("qdq",)
