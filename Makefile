@@ -1,4 +1,5 @@
 # Two commands on a fresh machine: `make demo` and `make test` (each creates .venv and installs what it needs).
+SHELL  := /bin/bash
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -45,10 +46,17 @@ cpp_ext:
 	cmake --build build/cpp_ext -j2
 	cmake --install build/cpp_ext
 
-# On a machine with an NVIDIA GPU: every gpu-marked test (the kernel's .so and NVRTC paths against the reference,
-# timings). Build the library first (`make cpp_ext`) so the .so path runs too.
+# On a machine with an NVIDIA GPU: every gpu-marked test (TensorRT build/run against ONNX Runtime, the kernel's .so
+# and NVRTC paths against the reference, timings) in at most 8 minutes. Writes out/gpu-check/result.txt (pytest summary,
+# nvidia-smi, TensorRT version) and junit.xml; record the run in docs/VERIFICATION.md. Build the kernel first
+# (`make cpp_ext`) so the .so path runs too.
 gpu-check: $(VENV)/.dev
-	$(BIN)/python -m pytest tests benchmarks -q -m gpu $(PYTEST_ARGS)
+	mkdir -p out/gpu-check
+	{ date -u +%Y-%m-%dT%H:%M:%SZ; nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader \
+	  || echo "nvidia-smi: none"; $(BIN)/python -c "import tensorrt; print('tensorrt', tensorrt.__version__)" \
+	  || echo "tensorrt: not importable"; } > out/gpu-check/result.txt 2>&1
+	timeout 480 $(BIN)/python -m pytest tests benchmarks -q -rs -m gpu --junitxml=out/gpu-check/junit.xml \
+	  $(PYTEST_ARGS) 2>&1 | tee -a out/gpu-check/result.txt; exit $${PIPESTATUS[0]}
 
 wheel: $(VENV)/.dev
 	$(BIN)/python -m build --wheel --outdir dist .

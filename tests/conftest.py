@@ -23,8 +23,15 @@ def _has_cuda_device() -> bool:
     if _has("torch"):
         import torch
 
-        return torch.cuda.is_available()
-    return False
+        if torch.cuda.is_available():
+            return True
+    try:  # a GPU machine without torch (the TensorRT runtime needs only cuda-python)
+        from cuda.bindings import runtime
+
+        err, count = runtime.cudaGetDeviceCount()
+        return int(err) == 0 and count > 0
+    except Exception:  # noqa: BLE001 - no cuda-python, no driver: no device
+        return False
 
 
 def pytest_collection_modifyitems(config, items):

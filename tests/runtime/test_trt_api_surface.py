@@ -165,3 +165,21 @@ def test_committed_surfaces_match_the_research_dumps():
     for v in ("8.6.1", "10.13.0", "11.4.0"):
         full = json.loads((SHARED / f"{v}.json").read_text())
         assert compact.compact(full) == json.loads((SURFACES / f"{v}.json").read_text())
+
+
+@pytest.mark.trt
+def test_fake_names_exist_in_the_installed_tensorrt():
+    """Where the real bindings import (a TensorRT machine, or CI with NVIDIA's wheels on stub libraries)."""
+    import tensorrt as real
+
+    major = int(real.__version__.split(".")[0])
+    fake = make_fake_tensorrt(real.__version__)
+    for name in (n for n in vars(fake) if not n.startswith("_") and n not in FAKE_ONLY):
+        assert hasattr(real, name), f"tensorrt {real.__version__} has no {name}"
+        obj = getattr(fake, name)
+        if isinstance(obj, type) and issubclass(obj, enum.Enum):
+            for member in obj:
+                assert int(getattr(getattr(real, name), member.name)) == int(member), (name, member.name)
+        elif isinstance(obj, type):
+            for attr in public_class_attrs(obj):
+                assert hasattr(getattr(real, name), attr), f"tensorrt {major}: {name}.{attr} missing"
