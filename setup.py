@@ -57,8 +57,10 @@ EXTRAS = {
     "plot": ["matplotlib"],
     "nvrtc": ["nvidia-cuda-nvrtc"],  # the NVRTC library on desktops (JetPack ships its own)
     "serve": ["tritonclient[http,grpc]>=2.40"],
-    "ros": ["rosbags>=0.10", "mcap>=1.1"],  # read ROS 1/2 bags, write MCAP; the node itself needs rclpy from ROS 2
-    "foxglove": ["foxglove-sdk>=0.14"],  # --foxglove live view
+    # Read ROS 1/2 bags, write MCAP (the node itself needs rclpy from ROS 2); --foxglove live view. Both need
+    # Python >= 3.10 (rosbags, foxglove-sdk), so older interpreters skip them instead of failing '[all]'.
+    "ros": ['rosbags>=0.10; python_version >= "3.10"', "mcap>=1.1"],
+    "foxglove": ['foxglove-sdk>=0.14; python_version >= "3.10"'],
     "dev": ["pytest>=7", "pytest-benchmark", "hypothesis", "ruff", "scikit-image", "build", "wheel", "setuptools>=64",
             "tqdm", "pyyaml",
             # ROS bag and live-view tests: the [ros] and [foxglove] extras plus an independent MCAP decoder and a

@@ -67,14 +67,14 @@ def _decode_here(item_type, encoding_or_format, data, h, w):
     return buf.reshape(h, w, 3)
 
 
-def write_ros2_bag(path, frames, encoding="rgb8", compressed_ext=".jpg"):
-    """A rosbag2 folder (MCAP storage) written by rosbags' Writer: /cam/image_raw and /cam/compressed."""
+def write_ros2_bag(path, frames, encoding="rgb8", compressed_ext=".jpg", storage="MCAP"):
+    """A rosbag2 folder (MCAP or SQLite storage) written by rosbags' Writer: /cam/image_raw and /cam/compressed."""
     from rosbags.rosbag2 import StoragePlugin, Writer
 
     ts = get_typestore(Stores.ROS2_HUMBLE)
     Image, Compressed = ts.types["sensor_msgs/msg/Image"], ts.types["sensor_msgs/msg/CompressedImage"]
     Header, Time = ts.types["std_msgs/msg/Header"], ts.types["builtin_interfaces/msg/Time"]
-    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+    with Writer(path, version=9, storage_plugin=getattr(StoragePlugin, storage)) as writer:
         raw = writer.add_connection("/cam/image_raw", Image.__msgtype__, typestore=ts)
         comp = writer.add_connection("/cam/compressed", Compressed.__msgtype__, typestore=ts)
         for i, f in enumerate(frames):
@@ -174,13 +174,20 @@ def check_output(out_bag, in_bag, topic, expected, tracking):
             assert 0 <= min(xs) < max(xs) <= w_px and 0 <= min(ys) < max(ys) <= h
             assert (p.timestamp.sec, p.timestamp.nanosec) == (stamp.sec, stamp.nanosec)
             assert face.label in t.text
+            # Drawable: the outline rendered with OpenCV covers the box's edges.
+            canvas = np.zeros((h, w_px), np.uint8)
+            corners = np.round([[q.x, q.y] for q in p.points]).astype(np.int32)
+            cv2.polylines(canvas, [corners], True, 255, max(1, int(p.thickness)))
+            x1, y1, x2, y2 = corners[0][0], corners[0][1], corners[2][0], corners[2][1]
+            assert canvas[y1, x1:x2].mean() > 250 and canvas[y1:y2, x2 - 1: x2 + 1].max(axis=1).mean() > 250
     if tracking:
         assert track_ids == {1}  # one face, one stable id over the whole clip
 
 
-@pytest.mark.parametrize("topic", ["/cam/image_raw", "/cam/compressed"])
-def test_predict_on_a_ros2_mcap_bag(tmp_path, frames, recognizer, topic, capsys):
-    bag = write_ros2_bag(tmp_path / "rec", frames, encoding="rgb8")
+@pytest.mark.parametrize("topic, storage", [("/cam/image_raw", "MCAP"), ("/cam/compressed", "MCAP"),
+                                            ("/cam/image_raw", "SQLITE3")])
+def test_predict_on_a_ros2_bag(tmp_path, frames, recognizer, topic, storage, capsys):
+    bag = write_ros2_bag(tmp_path / "rec", frames, encoding="rgb8", storage=storage)
     assert source_kind(str(bag)) == "bag"
     out = tmp_path / "res" / "out.mcap"
     code = main(["predict", str(bag), "--topic", topic, "--out", str(out), "--threads", "1", "--csv", "--jsonl"])
