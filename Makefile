@@ -7,6 +7,11 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 PYTEST_ARGS ?=
 BENCH_MODEL ?=
+# A real Triton server for the serving tests: nvidia-pytriton bundles tritonserver 2.44 and its Python backend, whose
+# stub needs a numpy<2 environment with fer-edge installed (tests/triton_server.py says why). Optional: without it
+# those tests skip with the reason.
+TRITON_VENV ?= .venv-triton
+PYTRITON ?= nvidia-pytriton==0.5.5
 
 .PHONY: demo test lint bench wheel clean cpp_ext gpu-check
 
@@ -23,11 +28,17 @@ $(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/pip install -q -e '.[dev,train,export,plot,cuda,serve]'
 	touch $@
 
+$(VENV)/.triton: $(VENV)/.dev
+	( $(BIN)/pip install -q $(PYTRITON) && $(PYTHON) -m venv $(TRITON_VENV) && \
+	  $(TRITON_VENV)/bin/pip install -q "numpy<2" "opencv-python-headless<4.12" onnxruntime && \
+	  $(TRITON_VENV)/bin/pip install -q --no-deps -e . ) || echo "no Triton test server: its tests will skip"
+	touch $@
+
 demo: $(VENV)/.runtime
 	$(BIN)/python tools/demo_frame.py out/demo/astronaut.jpg
 	$(BIN)/fer-edge predict out/demo/astronaut.jpg --out out/demo
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(VENV)/.triton
 	$(BIN)/python -m pytest tests -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
@@ -62,4 +73,4 @@ wheel: $(VENV)/.dev
 	$(BIN)/python -m build --wheel --outdir dist .
 
 clean:
-	rm -rf build dist out *.egg-info .pytest_cache
+	rm -rf build dist out *.egg-info .pytest_cache $(TRITON_VENV)

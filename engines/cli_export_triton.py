@@ -7,6 +7,8 @@ import logging
 
 log = logging.getLogger(__name__)
 
+REQUIRES = ()  # the runtime alone: onnxruntime reads the graph, the rest is text and file copies
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="classifier .onnx (with its card) or .engine/.plan (with its .json sidecar)")

@@ -9,6 +9,7 @@ import argparse
 import logging
 import shlex
 import sys
+from pathlib import Path
 from typing import List, Tuple
 
 from ..detect.registry import DEFAULT_DETECTOR, detector_names
@@ -61,6 +62,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"output folder, or a .json path (default: {DEFAULT_OUT}/; never the committed reports/)")
     p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
                    help="print two reports side by side with ratios B/A, and measure nothing")
+    p.add_argument("--triton", metavar="URL",
+                   help="measure a Triton server serving an exported repository (e.g. localhost:8000) instead of "
+                        "this device: requests/s and p50/p99 per client count (extra [serve])")
+    p.add_argument("--triton-model", default="ferplus_default",
+                   help="classifier model name in the repository; its <name>_frames model is measured")
+    p.add_argument("--triton-protocol", default="http", choices=["http", "grpc"], help="Triton protocol (http)")
+    p.add_argument("--clients", type=_batches, default=(1, 4, 16),
+                   help="concurrent Triton clients to measure (default 1,4,16)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         a, b = (bench.load_report(p) for p in args.compare)
         sys.stdout.write(bench.compare_reports(a, b))
         return 0
+    if args.triton:
+        return _run_triton(args)
     if args.runs < bench.MIN_RUNS:
         log.warning("--runs %d is below %d; the report will say its percentiles are rough", args.runs, bench.MIN_RUNS)
     providers = tuple(p.strip() for p in args.providers.split(",") if p.strip()) if args.providers else None
@@ -84,6 +95,22 @@ def run(args: argparse.Namespace) -> int:
     report = bench.run_benchmark(config, command=command.strip())
     paths = bench.write_report(report, args.out, plots=not args.no_plots)
     sys.stdout.write(_summary(report, [str(paths["json"]), str(paths["markdown"])] + [str(p) for p in paths["plots"]]))
+    return 0
+
+
+def _run_triton(args: argparse.Namespace) -> int:
+    """The Triton path: frames sent by 1, 4, 16... client threads to <model>_frames; server and backend reported."""
+    from .. import bench
+    from ..serving import bench_triton, render_triton_markdown, write_triton_report
+
+    frames = bench.benchmark_frames(tuple(args.frames), args.image)
+    report = bench_triton(args.triton, args.triton_model, [frames["one"], frames["four"]], clients=args.clients,
+                          requests_per_client=args.runs, warmup=args.warmup, protocol=args.triton_protocol)
+    report["frame_source"] = frames["source"]
+    report["command"] = "fer-edge bench " + " ".join(shlex.quote(a) for a in _argv_tail())
+    out = args.out if not str(args.out).lower().endswith(".json") else str(Path(args.out).parent)
+    paths = write_triton_report(report, out)
+    sys.stdout.write(render_triton_markdown(report) + "wrote " + ", ".join(paths) + "\n")
     return 0
 
 

@@ -16,8 +16,8 @@ def test_wheel_contains_only_the_fer_edge_namespace(tmp_path):
     pytest.importorskip("build")
     # Build from a copy: setuptools writes build/ and *.egg-info next to the sources.
     src = tmp_path / "src"
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info",
-                                                             "__pycache__", "out", "runs", "reports"))
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".venv", ".venv-triton", ".git", "build", "dist",
+                                                             "*.egg-info", "__pycache__", "out", "runs", "reports"))
     dist = tmp_path / "dist"
     proc = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(src)],
                           capture_output=True, text=True, cwd=tmp_path)
