@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue-delay-us", type=int, default=100,
                         help="dynamic batcher max_queue_delay_microseconds (100)")
     parser.add_argument("--name", help="model name in the repository (default: the card's name)")
-    parser.add_argument("--detector", default="blazeface", help="face detector of the frames model (blazeface)")
+    parser.add_argument("--detector", default=None,
+                        help="face detector of the frames model (default: fer_edge's default detector)")
     parser.add_argument("--frames-threads", type=int, default=1, help="CPU threads per frames-model instance (1)")
     parser.add_argument("--no-frames", action="store_true", help="write only the classifier model")
     parser.add_argument("--onnx", help="for an engine whose sidecar lacks tensor names: the ONNX it was built from")
@@ -30,10 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from .triton import TritonExportConfig, triton_repository
 
+    detector = {"detector": args.detector} if args.detector else {}
     config = TritonExportConfig(
         max_batch=args.max_batch, instances=args.instances, kind=args.kind, queue_delay_us=args.queue_delay_us,
-        frames=not args.no_frames, detector=args.detector, frames_threads=args.frames_threads, name=args.name,
-        force=args.force, onnx=args.onnx,
+        frames=not args.no_frames, frames_threads=args.frames_threads, name=args.name,
+        force=args.force, onnx=args.onnx, **detector,
     )
     result = triton_repository(args.model, args.repo, config)
     models = result.classifier + (f", {result.frames}" if result.frames else "")

@@ -11,15 +11,15 @@ graph), so it works on a device without the [export] extra.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from fer_edge.card import CARD_METADATA_KEY, ModelCard
+from fer_edge.detect.registry import DEFAULT_DETECTOR, detector_names
 from fer_edge.errors import InvalidInputError, ModelFormatError
 
 from .staging import staged_folder
@@ -41,8 +41,6 @@ ONNX_TO_TRITON = {
     "tensor(int32)": "TYPE_INT32",
     "tensor(int64)": "TYPE_INT64",
 }
-# numpy dtype names (as an engine sidecar may write them) -> Triton data types.
-NUMPY_TO_TRITON = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "int8": "TYPE_INT8", "int32": "TYPE_INT32"}
 # The _frames model's tensors: the wire contract that fer_edge.serving speaks.
 FRAMES_INPUTS = (("IMAGE", "TYPE_UINT8", (-1,)), ("FRAME", "TYPE_UINT8", (-1, -1, -1)))
 FRAMES_OUTPUTS = ("BOXES", "SCORES", "LABELS", "PROBABILITIES")
@@ -62,7 +60,7 @@ class TritonExportConfig:
         frames_threads: CPU threads per frames-model instance (detector and classifier).
         name: model name in the repository (default: the card's name, made Triton-safe).
         force: replace same-named models in a repository that is not empty.
-        onnx: for an engine whose sidecar lacks tensor names: the ONNX it was built from.
+        onnx: for an engine: the ONNX it was built from (default: the sidecar's ``onnx_path``), for tensor names.
     """
 
     max_batch: int = 16
@@ -70,7 +68,7 @@ class TritonExportConfig:
     kind: str = "cpu"
     queue_delay_us: int = 100
     frames: bool = True
-    detector: str = "blazeface"
+    detector: str = DEFAULT_DETECTOR
     frames_threads: int = 1
     name: Optional[str] = None
     force: bool = False
@@ -85,6 +83,8 @@ class TritonExportConfig:
                 raise InvalidInputError(f"{key} must be an integer >= 1, got {value!r}")
         if not isinstance(self.queue_delay_us, int) or self.queue_delay_us < 0:
             raise InvalidInputError(f"queue_delay_us must be an integer >= 0, got {self.queue_delay_us!r}")
+        if self.detector not in detector_names():
+            raise InvalidInputError(f"detector must be one of {list(detector_names())}, got {self.detector!r}")
         if self.name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name):
             raise InvalidInputError(f"model name {self.name!r} must be letters, digits, '_', '-' or '.'")
 
@@ -109,7 +109,7 @@ class ClassifierSource:
         input: the image input (batch axis dropped).
         output: the class-score output (batch axis dropped).
         static_batch: the graph's fixed batch size, or None for a dynamic batch axis.
-        sidecar: the engine sidecar's JSON (empty for ONNX).
+        sidecar: what the engine sidecar says that the config records (TensorRT version, GPU, profile max batch).
     """
 
     path: Path
@@ -203,81 +203,44 @@ def _source_from_onnx(path: Path) -> ClassifierSource:
     return ClassifierSource(path, "onnxruntime_onnx", card, inp, out, batch)
 
 
-def sidecar_path(engine: Path) -> Path:
-    """``model.engine`` → ``model.engine.json`` (the engine builder's sidecar)."""
-    return engine.with_name(engine.name + ".json")
-
-
-def _read_sidecar(engine: Path) -> Dict[str, Any]:
-    path = sidecar_path(engine)
-    if not path.is_file():
-        raise ModelFormatError(
-            f"{engine.name} has no sidecar {path.name} (card, TensorRT version, profile); rebuild the engine with "
-            "`fer-edge build`, which writes it"
+def _onnx_for_engine(engine: Path, ec, onnx: Optional[str]) -> Path:
+    """The ONNX an engine was built from (``onnx`` or the sidecar's ``onnx_path``), checked by its sha256."""
+    candidates = [Path(onnx)] if onnx is not None else ([Path(ec.onnx_path)] if ec.onnx_path else [])
+    if onnx is not None and not candidates[0].is_file():
+        raise InvalidInputError(f"ONNX file not found: {onnx}")
+    candidates = [c for c in candidates if c.is_file()]
+    if not candidates:
+        raise InvalidInputError(
+            f"The Triton config of {engine.name} needs its output tensor's name, which the sidecar does not record "
+            f"and its source ONNX ({ec.onnx_path or 'unknown'}) is not here; pass the ONNX it was built from with "
+            "--onnx"
         )
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelFormatError(f"Cannot read the engine sidecar {path}: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("card"), dict):
-        raise ModelFormatError(f"The engine sidecar {path} has no 'card' object; rebuild with `fer-edge build`")
-    return data
-
-
-def _sidecar_tensors(data: Mapping[str, Any], key: str):
-    """[(name, dtype, shape)] from a sidecar list such as ``"inputs": [{"name", "dtype", "shape"}]``, or None."""
-    rows = data.get(key)
-    if not isinstance(rows, list) or not rows:
-        return None
-    try:
-        return [(str(r["name"]), str(r.get("dtype", "float32")), list(r["shape"])) for r in rows]
-    except (KeyError, TypeError) as exc:
-        raise ModelFormatError(f"The engine sidecar's {key!r} entries need 'name' and 'shape': {exc}") from exc
-
-
-def _profile_max_batch(data: Mapping[str, Any]) -> Optional[int]:
-    """The optimisation profile's largest batch, when the sidecar records one as ``{"max": [N, ...]}``."""
-    for key in ("profile", "profile_shapes"):
-        profile = data.get(key)
-        if isinstance(profile, Mapping):
-            shapes = profile.get("max")
-            if isinstance(shapes, Mapping):  # {"input": [N, C, H, W]}
-                shapes = next(iter(shapes.values()), None)
-            if isinstance(shapes, (list, tuple)) and shapes and isinstance(shapes[0], int):
-                return int(shapes[0])
-    return None
+    path = candidates[0]
+    if _sha256(path) != ec.onnx_sha256:
+        raise ModelFormatError(
+            f"{path.name} is not the ONNX {engine.name} was built from (its sha256 differs from the sidecar's "
+            "onnx_sha256); pass the ONNX the engine was built from with --onnx"
+        )
+    return path
 
 
 def _source_from_engine(path: Path, onnx: Optional[str]) -> ClassifierSource:
-    data = _read_sidecar(path)
-    card = ModelCard.from_dict(data["card"])
-    inputs, outputs = _sidecar_tensors(data, "inputs"), _sidecar_tensors(data, "outputs")
-    if inputs and outputs:
-        batch, inp = _tensor(*inputs[0], NUMPY_TO_TRITON, path.name)
-        _, out = _tensor(*outputs[0], NUMPY_TO_TRITON, path.name)
-    elif onnx is not None:
-        onnx_path = Path(onnx)
-        if not onnx_path.is_file():
-            raise InvalidInputError(f"ONNX file not found: {onnx_path}")
-        want = data.get("onnx_sha256")
-        if want and _sha256(onnx_path) != want:
-            raise ModelFormatError(
-                f"{onnx_path.name} is not the ONNX {path.name} was built from (sha256 differs from the sidecar's "
-                "onnx_sha256); pass the ONNX the engine was built from"
-            )
-        ref = _source_from_onnx(onnx_path)
-        batch, inp, out = ref.static_batch, ref.input, ref.output
-    else:
-        raise InvalidInputError(
-            f"The sidecar of {path.name} does not list the engine's tensor names; pass the ONNX it was built from "
-            "with --onnx so the Triton config can name them"
-        )
-    inp = TensorSpec(inp.name, inp.data_type, tuple(card.input_shape))
-    out = TensorSpec(out.name, out.data_type, (card.num_classes,) if out.dims == (-1,) else out.dims)
+    from fer_edge.backends.engine_card import EngineCard
+
+    ec = EngineCard.load(path)  # ModelFormatError naming the rebuild command when missing or damaged
+    ec.check_file(path)  # truncated / replaced engines are refused before they reach a server
+    card = ec.model_card
+    ref = _source_from_onnx(_onnx_for_engine(path, ec, onnx))
+    input_name = next(iter(ec.profile))
+    if input_name != ref.input.name:
+        raise ModelFormatError(f"{path.name}'s profile names input {input_name!r} but its ONNX has "
+                               f"{ref.input.name!r}; rebuild the engine with `fer-edge build`")
+    inp = TensorSpec(ref.input.name, ref.input.data_type, tuple(card.input_shape))
+    out = TensorSpec(ref.output.name, ref.output.data_type, (card.num_classes,))
     _check_against_card(card, inp, out, path.name)
-    profile_max = _profile_max_batch(data)
-    return ClassifierSource(path, "tensorrt_plan", card, inp, out, batch if profile_max is None else None,
-                            sidecar=dict(data, profile_max_batch=profile_max))
+    return ClassifierSource(path, "tensorrt_plan", card, inp, out, None,
+                            sidecar={"tensorrt_version": ec.tensorrt_version, "profile_max_batch": ec.max_batch,
+                                     "gpu_name": ec.gpu_name, "compute_capability": ec.compute_capability})
 
 
 def classifier_source(model, onnx: Optional[str] = None) -> ClassifierSource:
@@ -335,9 +298,9 @@ def classifier_config_text(source: ClassifierSource, name: str, config: TritonEx
             f"{pbtxt_string(inp.name)} value {{ data_type: {inp.data_type} dims: {_dims(inp.dims)} zero_data: true "
             "} } } ]" for b in sorted({1, config.max_batch})]
     params = {CARD_PARAMETER: source.card.to_json(), "fer_edge.output": source.card.output}
-    trt = source.sidecar.get("tensorrt_version") or source.sidecar.get("trt_version")
-    if trt:
-        params["fer_edge.tensorrt_version"] = str(trt)
+    for key in ("tensorrt_version", "gpu_name", "compute_capability"):
+        if source.sidecar.get(key):
+            params[f"fer_edge.{key}"] = str(source.sidecar[key])
     lines = [
         f"# Written by `fer-edge export-triton` from {source.path.name}: labels and normalisation come from the card.",
         f"name: {pbtxt_string(name)}",
@@ -459,6 +422,8 @@ def triton_repository(model, repo, config: TritonExportConfig = TritonExportConf
             classifier_file = "classifier" + (".onnx" if source.platform == "onnxruntime_onnx" else ".engine")
             shutil.copyfile(source.path, frames_dir / "1" / classifier_file)
             if source.platform == "tensorrt_plan":
+                from fer_edge.backends.engine_card import sidecar_path
+
                 shutil.copyfile(sidecar_path(source.path), frames_dir / "1" / (classifier_file + ".json"))
             shutil.copyfile(FRAMES_TEMPLATE, frames_dir / "1" / "model.py")
             (frames_dir / LABELS_FILE).write_text(labels_text(source.card), encoding="utf-8")

@@ -4,7 +4,6 @@ the graph and card; the generated model.py run on a real frame through a fake tr
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 from pathlib import Path
 
@@ -218,6 +217,7 @@ def test_failure_half_way_leaves_nothing(tmp_path, tiny_onnx_model, monkeypatch)
     (dict(max_batch=0), "max_batch must be an integer >= 1"),
     (dict(instances=-1), "instances must be"),
     (dict(name="bad name/with slash"), "model name"),
+    (dict(detector="nope"), "detector must be one of"),
 ])
 def test_bad_config_values_are_typed_errors(kw, message):
     with pytest.raises(InvalidInputError, match=message):
@@ -238,54 +238,66 @@ def test_cli_unknown_kind_and_success(tmp_path, tiny_onnx_model, capsys):
 
 
 # ----------------------------------------------------------------------------------------------- engine path
-def fake_engine(tmp_path: Path, sidecar: dict) -> Path:
-    engine = tmp_path / "model.engine"
-    engine.write_bytes(b"not a real engine: the export only copies it")
-    (tmp_path / "model.engine.json").write_text(json.dumps(sidecar))
+def fake_engine(tmp_path: Path, onnx: Path, *, onnx_path=True, max_batch=32, name="model.engine") -> Path:
+    """A stand-in engine file with a real EngineCard sidecar (what `fer-edge build` writes) for ``onnx``."""
+    import hashlib
+
+    from fer_edge.backends.engine_card import EngineCard
+
+    engine = tmp_path / name
+    engine.write_bytes(b"not a real engine: the export only copies it and checks its sha256")
+    EngineCard(
+        card=card_of(onnx).to_dict(), tensorrt_version="10.3.0", gpu_name="Orin", compute_capability="8.7",
+        precision="fp16", build_mode="strongly_typed", profile={"input": [[1, 1, 48, 48], [8, 1, 48, 48],
+                                                                          [max_batch, 1, 48, 48]]},
+        onnx_sha256=hashlib.sha256(onnx.read_bytes()).hexdigest(),
+        engine_sha256=hashlib.sha256(engine.read_bytes()).hexdigest(), engine_bytes=engine.stat().st_size,
+        built_utc="2026-11-30T00:00:00Z", build_seconds=1.0, onnx_path=str(onnx) if onnx_path else None,
+    ).save(engine)
     return engine
 
 
-def test_engine_becomes_a_tensorrt_plan_model(tmp_path):
-    card = ModelCard(labels=FERPLUS_LABELS, name="trt-model", precision="int8")
-    engine = fake_engine(tmp_path, {
-        "card": card.to_dict(), "tensorrt_version": "10.3.0", "profile": {"max": [32, 1, 48, 48]},
-        "inputs": [{"name": "input", "dtype": "float32", "shape": [-1, 1, 48, 48]}],
-        "outputs": [{"name": "logits", "dtype": "float32", "shape": [-1, 8]}],
-    })
+def test_engine_becomes_a_tensorrt_plan_model(tmp_path, tiny_onnx_model):
+    engine = fake_engine(tmp_path, tiny_onnx_model)
     result = triton_repository(engine, tmp_path / "repo", TritonExportConfig(kind="gpu", max_batch=32))
-    cfg = parse_config(tmp_path / "repo" / "trt-model" / "config.pbtxt")
+    model_dir = tmp_path / "repo" / result.classifier
+    cfg = parse_config(model_dir / "config.pbtxt")
     assert cfg.platform == "tensorrt_plan" and cfg.default_model_filename == "model.plan"
-    assert (tmp_path / "repo" / "trt-model" / "1" / "model.plan").read_bytes() == engine.read_bytes()
+    assert (model_dir / "1" / "model.plan").read_bytes() == engine.read_bytes()
+    assert cfg.input[0].name == "input" and cfg.output[0].name == "logits" and list(cfg.output[0].dims) == [8]
     assert cfg.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
     assert cfg.parameters["fer_edge.tensorrt_version"].string_value == "10.3.0"
+    assert cfg.parameters["fer_edge.gpu_name"].string_value == "Orin"
+    assert ModelCard.from_json(cfg.parameters["fer_edge.card"].string_value) == card_of(tiny_onnx_model)
     frames = tmp_path / "repo" / result.frames / "1"
-    assert (frames / "classifier.engine").is_file() and (frames / "classifier.engine.json").is_file()
+    assert (frames / "classifier.engine").read_bytes() == engine.read_bytes()
+    assert (frames / "classifier.engine.json").read_text() == (tmp_path / "model.engine.json").read_text()
     with pytest.raises(InvalidInputError, match="exceeds the engine's optimisation profile"):
         triton_repository(engine, tmp_path / "repo2", TritonExportConfig(kind="gpu", max_batch=64))
     with pytest.raises(InvalidInputError, match="--kind gpu"):
         triton_repository(engine, tmp_path / "repo3", TritonExportConfig(kind="cpu"))
+    assert not (tmp_path / "repo2").exists() and not (tmp_path / "repo3").exists()
 
 
-def test_engine_tensor_names_from_its_onnx(tmp_path, tiny_onnx_model):
-    import hashlib
-
-    card = card_of(tiny_onnx_model)
-    engine = fake_engine(tmp_path, {"card": card.to_dict(), "onnx_sha256": "0" * 64})
+def test_engine_tensor_names_need_its_onnx(tmp_path, tiny_onnx_model):
+    engine = fake_engine(tmp_path, tiny_onnx_model, onnx_path=False)
     with pytest.raises(InvalidInputError, match="pass the ONNX it was built from"):
         triton_repository(engine, tmp_path / "r1", TritonExportConfig(kind="gpu"))
+    wrong = tmp_path / "wrong.onnx"
+    wrong.write_bytes(DEFAULT_MODEL.read_bytes())
     with pytest.raises(ModelFormatError, match="sha256 differs"):
-        triton_repository(engine, tmp_path / "r2", TritonExportConfig(kind="gpu", onnx=str(tiny_onnx_model)))
-    sha = hashlib.sha256(tiny_onnx_model.read_bytes()).hexdigest()
-    engine = fake_engine(tmp_path, {"card": card.to_dict(), "onnx_sha256": sha})
+        triton_repository(engine, tmp_path / "r2", TritonExportConfig(kind="gpu", onnx=str(wrong)))
     triton_repository(engine, tmp_path / "r3", TritonExportConfig(kind="gpu", onnx=str(tiny_onnx_model)))
     cfg = parse_config(tmp_path / "r3" / "tiny-test" / "config.pbtxt")
     assert cfg.input[0].name == "input" and cfg.output[0].name == "logits"
 
 
-def test_engine_without_sidecar_card_is_refused(tmp_path):
-    engine = fake_engine(tmp_path, {"tensorrt_version": "10.3.0"})
-    with pytest.raises(ModelFormatError, match="no 'card'"):
+def test_engine_without_sidecar_or_damaged_is_refused(tmp_path, tiny_onnx_model):
+    engine = fake_engine(tmp_path, tiny_onnx_model)
+    engine.write_bytes(engine.read_bytes()[:-3])
+    with pytest.raises(ModelFormatError, match="truncated"):
         triton_repository(engine, tmp_path / "repo", TritonExportConfig(kind="gpu"))
     (tmp_path / "model.engine.json").unlink()
     with pytest.raises(ModelFormatError, match="no sidecar"):
         triton_repository(engine, tmp_path / "repo", TritonExportConfig(kind="gpu"))
+    assert not (tmp_path / "repo").exists()
