@@ -28,6 +28,7 @@ COMMANDS = {
     "quantize": ("fer_edge.engines.cli_quantize", "quantize an ONNX model to INT8 (QDQ) or FP16"),
     "build": ("fer_edge.engines.cli_build", "build a TensorRT engine (+ sidecar) for this GPU from an ONNX model"),
     "export-triton": ("fer_edge.engines.cli_export_triton", "write a Triton Inference Server model repository"),
+    "eval-detector": ("fer_edge.commands.eval_detector", "measure face detectors on labelled face boxes"),
 }
 
 

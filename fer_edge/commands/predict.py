@@ -103,6 +103,23 @@ def detector_options(args: argparse.Namespace) -> dict:
     return opts
 
 
+def no_face_hint(detector: str, args: argparse.Namespace) -> str:
+    """What to try when ``detector`` found no face in an image: another detector, looser options."""
+    others = {"yunet": "yunet_far (faces down to ~20 px, ~4x slower)",
+              "yunet_far": "blazeface_full (another model)",
+              "blazeface": "yunet (faces from ~1/10 of the frame)",
+              "blazeface_full": "yunet_far (faces down to ~20 px)"}
+    tips = [f"--detector {others.get(detector, DEFAULT_DETECTOR)}"]
+    if getattr(args, "min_face", None):
+        tips.append(f"a smaller --min-face (now {args.min_face})")
+    if getattr(args, "score_threshold", None) is not None:
+        tips.append(f"a lower --score-threshold (now {args.score_threshold})")
+    else:
+        tips.append("a lower --score-threshold")
+    tips.append("--detector none if the images are face crops")
+    return f"no face found by detector {detector}; try " + ", ".join(tips)
+
+
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "topic", None) and source_kind(args.source) != "bag":
         raise InvalidInputError(f"--topic applies to ROS bags (.mcap, .bag, .db3, rosbag2 folders), not {args.source}")
@@ -122,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     if out:
         out.mkdir(parents=True, exist_ok=True)
     detector = None if args.detector == "none" else args.detector
-    done = 0
+    done = misses = 0
     with Recognizer(args.model, detector=detector, threads=args.threads, tta=args.tta,
                     detector_options=detector_options(args) if detector else None) as rec:
         jsonl = open(out / "predictions.jsonl", "w") if out else None
@@ -135,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
                 faces = rec.predict(frame)
                 record = {"image": str(path), "faces": [f.as_dict() for f in faces],
                           "timings_ms": {k: round(v, 3) for k, v in rec.timings.items()}}
+                if not faces and detector:
+                    misses += 1
+                    print(f"{path}: {no_face_hint(detector, args)}", file=sys.stderr)
                 if args.json:
                     print(json.dumps(record))
                 else:
@@ -154,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
                 jsonl.close()
     if done == 0:
         raise InvalidInputError(f"None of the {len(paths)} file(s) in {args.source} could be read as an image")
+    if misses:
+        log.info("%d of %d image(s) had no face for detector %s", misses, done, detector)
     if out:
         print(f"wrote {done} annotated image(s) and predictions.jsonl to {out}", file=sys.stderr)
     return 0

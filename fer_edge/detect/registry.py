@@ -52,7 +52,9 @@ OPTIONS: Dict[str, Option] = {
     "input_size": Option("an integer >= 32 (pixels, longer side) or a list of them", _input_size),
     "verify_below": Option("a number in [0, 1]", _in_unit),
     "verify_threshold": Option("a number in [0, 1]", _in_unit),
+    "verify_min_fraction": Option("a number in [0, 1]", _in_unit),
     "blend": Option("True or False", lambda v: isinstance(v, bool)),
+    "raw_boxes": Option("True or False", lambda v: isinstance(v, bool)),
     "threads": Option("an integer >= 1 or None", lambda v: v is None or _positive_int(v)),
     "providers": Option("a list of ONNX Runtime provider names or None",
                         lambda v: v is None or (isinstance(v, (list, tuple)) and all(isinstance(p, str) for p in v))),
@@ -94,7 +96,7 @@ def _blazeface(variant: str) -> Callable[..., FaceDetector]:
     return build
 
 
-_YUNET_OPTIONS = _COMMON + ("input_size", "verify_below", "verify_threshold")
+_YUNET_OPTIONS = _COMMON + ("input_size", "verify_below", "verify_threshold", "verify_min_fraction", "raw_boxes")
 _BLAZEFACE_OPTIONS = _COMMON + ("blend",)
 
 REGISTRY: Dict[str, DetectorEntry] = {e.name: e for e in (

@@ -76,3 +76,22 @@ def test_bench_writes_to_a_scratch_folder_by_default_not_the_committed_reports()
     gitignore = Path(__file__).resolve().parents[2] / ".gitignore"
     if gitignore.is_file():  # a source checkout: the default folder is ignored, never committed
         assert "out/" in gitignore.read_text().splitlines()
+
+
+def test_predict_says_when_no_face_is_found_and_keeps_going(tiny_onnx_model, tmp_path, capsys):
+    """A frame without a face gets a hint on stderr; the next image (with a face) is still classified."""
+    skimage = pytest.importorskip("skimage.data")
+    images = tmp_path / "imgs"
+    images.mkdir()
+    cv2.imwrite(str(images / "a_empty.png"), np.full((240, 320, 3), 128, np.uint8))
+    cv2.imwrite(str(images / "b_astronaut.png"), cv2.cvtColor(skimage.astronaut(), cv2.COLOR_RGB2BGR))
+    code = main(["predict", str(images), "--model", str(tiny_onnx_model), "--json", "--threads", "1",
+                 "--min-face", "20"])
+    assert code == 0
+    captured = capsys.readouterr()
+    records = [json.loads(x) for x in captured.out.splitlines()]
+    assert [len(r["faces"]) for r in records] == [0, 1]
+    hint = [line for line in captured.err.splitlines() if "a_empty.png" in line]
+    assert len(hint) == 1 and "no face found by detector yunet" in hint[0]
+    assert "--detector yunet_far" in hint[0] and "--min-face (now 20" in hint[0]
+    assert "b_astronaut.png" not in captured.err

@@ -8,7 +8,7 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 
 from fer_edge.detect import YUNET_LANDMARK_NAMES, Detections, YuNet  # noqa: E402
-from fer_edge.detect.yunet import STRIDES, decode_yunet, yunet_input_shape  # noqa: E402
+from fer_edge.detect.yunet import STRIDES, decode_yunet, reference_boxes, yunet_input_shape  # noqa: E402
 from fer_edge.errors import FerEdgeError, InvalidInputError, ModelFormatError  # noqa: E402
 
 
@@ -86,7 +86,7 @@ class FakeSession:
 
 @pytest.fixture(scope="module")
 def yunet():
-    det = YuNet(threads=1, verify_below=0)
+    det = YuNet(threads=1, verify_below=0, raw_boxes=True)  # YuNet's own boxes: what the tensors say
     yield det
     det.close()
 
@@ -117,9 +117,25 @@ def test_min_face_and_max_faces(yunet):
     put(out, 8, 20, 30, 320, cls=0.95, obj=0.95, bbox=[0, 0, 0, 0], kps=[0] * 10)  # 16 px in the frame
     frame = np.zeros((480, 640, 3), np.uint8)
     for options, expected in (({}, [0.95, 0.9]), ({"min_face": 20}, [0.9]), ({"max_faces": 1}, [0.95])):
-        det = YuNet(threads=1, verify_below=0, **options)
+        det = YuNet(threads=1, verify_below=0, raw_boxes=True, **options)
         det._session = FakeSession(out)
         assert det.detect(frame).scores.tolist() == pytest.approx(expected), options
+
+
+def test_default_boxes_follow_the_classifier_face_box_convention():
+    """By default a YuNet box becomes the brow-to-chin box the card's crop margin was calibrated on."""
+    raw = np.array([[100, 50, 190.7, 168.5]], np.float32)  # 90.7 wide, 118.5 tall
+    ref = reference_boxes(raw)
+    w, h = ref[0, 2] - ref[0, 0], ref[0, 3] - ref[0, 1]
+    assert w == pytest.approx(100, abs=0.01) and h == pytest.approx(100, abs=0.01)
+    assert (ref[0, 0] + ref[0, 2]) / 2 == pytest.approx(145.35, abs=0.01)  # same centre x
+    assert (ref[0, 1] + ref[0, 3]) / 2 == pytest.approx(109.25 + 7.8, abs=0.01)  # 0.078 widths lower
+    out = blank_outputs(256, 320)
+    put(out, 16, 5, 5, 320, cls=0.9, obj=0.9, bbox=[0, 0, math.log(2), math.log(2)], kps=[0] * 10)
+    det = YuNet(threads=1, verify_below=0)
+    det._session = FakeSession(out)
+    np.testing.assert_allclose(det.detect(np.zeros((480, 640, 3), np.uint8)).boxes,
+                               reference_boxes(np.array([[128, 128, 192, 192]], np.float32)), atol=1e-3)
 
 
 def test_several_input_sizes_run_one_pass_each(yunet):
@@ -198,7 +214,7 @@ def test_verification_drops_what_blazeface_rejects(yunet):
     out = blank_outputs(256, 320)
     put(out, 16, 5, 5, 320, cls=0.85, obj=0.85, bbox=[0, 0, math.log(2), math.log(2)], kps=[0] * 10)
     put(out, 16, 10, 15, 320, cls=0.95, obj=0.95, bbox=[0, 0, math.log(2), math.log(2)], kps=[0] * 10)
-    det = YuNet(threads=1, verify_below=0.9)
+    det = YuNet(threads=1, verify_below=0.9, raw_boxes=True)
     det._session = FakeSession(out)
     frame = np.zeros((480, 640, 3), np.uint8)  # nothing there: BlazeFace confirms neither box
     assert det.detect(frame).scores.tolist() == pytest.approx([0.95])  # 0.95 is above verify_below: kept unchecked
