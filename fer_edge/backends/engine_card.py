@@ -35,6 +35,12 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def _checksum(data: Dict[str, Any]) -> str:
+    """sha256 of the sidecar's content without its own checksum field (catches hand edits)."""
+    body = {k: v for k, v in data.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class EngineCard:
     """What the builder knew; what the runtime checks.
@@ -91,7 +97,9 @@ class EngineCard:
         return tuple((nums + [0, 0, 0])[:3])
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True)
+        data = asdict(self)
+        data["checksum"] = _checksum(data)
+        return json.dumps(data, indent=1, sort_keys=True)
 
     def save(self, engine_path) -> Path:
         """Publish the sidecar beside ``engine_path`` atomically."""
@@ -105,6 +113,9 @@ class EngineCard:
         if int(data.get("schema_version", 0)) > ENGINE_CARD_SCHEMA:
             raise ModelFormatError(f"{where} has sidecar schema {data.get('schema_version')}, newer than this "
                                    "fer_edge understands; upgrade fer-edge or rebuild the engine")
+        if data.get("checksum") != _checksum(data):
+            raise ModelFormatError(f"{where} was edited after the build (its checksum does not match its content); "
+                                   "rebuild the engine with `fer-edge build MODEL.onnx` instead of editing it")
         known = set(cls.__dataclass_fields__)
         try:
             card = cls(**{k: v for k, v in data.items() if k in known})

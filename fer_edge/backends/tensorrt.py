@@ -216,8 +216,13 @@ class TensorRTBackend(Backend):
                    profile=sc.profile, built_utc=sc.built_utc, engine_build_s=sc.build_seconds,
                    build_peak_memory_mb=sc.peak_memory_mb, dla_core=sc.dla_core, build_mode=sc.build_mode,
                    cuda_layer=getattr(self._shared.cuda, "name", None), cuda_graphs=self.options.cuda_graphs,
-                   device_memory_bytes=sum(b.nbytes for b in (self._d_in, self._d_out)) if self._ctx else None)
+                   device_memory_bytes=self._device_bytes() if self._ctx else None)
         return out
+
+    def _device_bytes(self) -> int:
+        """I/O buffers plus the context's activation memory (as the engine reports it)."""
+        io = self._d_in.nbytes + self._d_out.nbytes
+        return io + (diff.engine_device_memory(self._shared.engine) or 0)
 
     @property
     def stream(self) -> Optional[int]:

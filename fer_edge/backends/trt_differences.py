@@ -169,3 +169,12 @@ def engine_runs_on(built: Version, built_version_compatible: bool, runtime: Vers
         return False
     next_major = {8: 10, 10: 11}.get(built[0], built[0] + 1)
     return runtime[0] in (built[0], next_major)
+
+
+def engine_device_memory(engine) -> Optional[int]:
+    """Device memory an execution context needs: ``device_memory_size_v2`` (10.x+) or ``device_memory_size``."""
+    for name in ("device_memory_size_v2", "device_memory_size"):
+        value = getattr(engine, name, None)
+        if value is not None:
+            return int(value)
+    return None

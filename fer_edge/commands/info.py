@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"precision:  {details['precision']}")
         for key in ("tensorrt_version", "gpu", "compute_capability", "profile", "built_utc", "engine_build_s"):
             if details.get(key) is not None:
-                print(f"{key + ':':<12}{safe(details[key])}")
+                print(f"{key + ':':<11} {safe(details[key])}")
         print(f"labels:     {safe(', '.join(card.labels))}")
         h, w = card.input_size
         print(f"input:      {card.channels}x{h}x{w} {card.color}, mean {card.mean}, std {card.std}, "

@@ -48,3 +48,13 @@ def test_engine_from_onnx_calibrates_on_tensorrt_10(monkeypatch, onnx, tmp_path)
     assert result.sidecar.extra == {"flags": ["INT8", "FP16"], "calibrated": True}
     assert (tmp_path / "i8.calib.cache").is_file()  # default cache beside the engine
     assert len([c for c in world.calls("get_batch") if c[1] is not None]) == 2
+
+
+def test_info_on_an_engine_prints_its_build(monkeypatch, onnx, tmp_path, capsys):
+    TrtWorld(monkeypatch, "10.13.0.35")
+    out = tmp_path / "m.engine"
+    assert main(["build", str(onnx), "-o", str(out), "--timing-cache", "off"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "tensorrt 10.13 fp32" in text and "tensorrt_version: 10.13.0" in text and "Orin" in text

@@ -16,7 +16,7 @@ from tiny_models import write_tiny_classifier
 from fer_edge import Recognizer
 from fer_edge.backends import BackendOptions, backend_from_path
 from fer_edge.backends.engine_build import BuildConfig, build_engine
-from fer_edge.backends.engine_card import EngineCard, sidecar_path
+from fer_edge.backends.engine_card import EngineCard, _checksum, sidecar_path
 from fer_edge.backends.tensorrt import TensorRTBackend
 from fer_edge.errors import EngineMismatchError, InvalidInputError, MissingDependencyError, ModelFormatError
 
@@ -289,14 +289,20 @@ def test_broken_engine_files_are_typed_errors(trt_world, onnx32, tmp_path):
     with pytest.raises(ModelFormatError, match="not readable JSON"):
         TensorRTBackend(out)
     tampered = json.loads(good_side)
-    tampered["profile"] = {"input": [[1, 1, 48, 48]]}
+    tampered["precision"] = "int8"  # a plausible hand edit
     side.write_text(json.dumps(tampered))
-    with pytest.raises(ModelFormatError, match="damaged or was edited"):
+    with pytest.raises(ModelFormatError, match="edited after the build"):
         TensorRTBackend(out)
     tampered = json.loads(good_side)
     tampered["engine_sha256"] = "0" * 64
     side.write_text(json.dumps(tampered))
-    with pytest.raises(ModelFormatError, match="sha256"):
+    with pytest.raises(ModelFormatError, match="edited after the build"):
+        TensorRTBackend(out)
+    tampered = json.loads(good_side)
+    tampered["profile"] = {"input": [[1, 1, 48, 48]]}
+    tampered["checksum"] = _checksum(tampered)  # edited consistently but malformed
+    side.write_text(json.dumps(tampered))
+    with pytest.raises(ModelFormatError, match="damaged or was edited"):
         TensorRTBackend(out)
     side.write_text(good_side)
     folder = tmp_path / "dir.engine"
@@ -315,6 +321,7 @@ def test_deserialize_returning_none_is_a_typed_error(trt_world, onnx32, tmp_path
     out.write_bytes(junk)
     data = json.loads(sidecar_path(out).read_text())
     data.update(engine_sha256=hashlib.sha256(junk).hexdigest(), engine_bytes=len(junk))
+    data["checksum"] = _checksum(data)
     sidecar_path(out).write_text(json.dumps(data))  # a consistent pair TensorRT still rejects
     with pytest.raises(ModelFormatError, match="could not deserialise.*corrupt or truncated plan"):
         TensorRTBackend(out)

@@ -11,7 +11,7 @@ from tiny_models import write_tiny_classifier
 
 from fer_edge.backends import BackendOptions, backend_from_path
 from fer_edge.backends.engine_build import BuildConfig, build_engine
-from fer_edge.backends.engine_card import sidecar_path
+from fer_edge.backends.engine_card import _checksum, sidecar_path
 from fer_edge.backends.tensorrt import TensorRTBackend
 from fer_edge.errors import EngineMismatchError
 
@@ -97,6 +97,7 @@ def test_sidecar_version_mismatch_is_refused(fp32_engine, tmp_path):
     copy.write_bytes(fp32_engine.read_bytes())
     data = json.loads(sidecar_path(fp32_engine).read_text())
     data["tensorrt_version"] = "7.0.0"
+    data["checksum"] = _checksum(data)
     sidecar_path(copy).write_text(json.dumps(data))
     with pytest.raises(EngineMismatchError, match="fer-edge build"):
         TensorRTBackend(copy)
