@@ -29,6 +29,7 @@ COMMANDS = {
     "build": ("fer_edge.engines.cli_build", "build a TensorRT engine (+ sidecar) for this GPU from an ONNX model"),
     "export-triton": ("fer_edge.engines.cli_export_triton", "write a Triton Inference Server model repository"),
     "eval-detector": ("fer_edge.commands.eval_detector", "measure face detectors on labelled face boxes"),
+    "export-deepstream": ("fer_edge.engines.cli_export_deepstream", "write a DeepStream nvinfer classifier config"),
 }
 
 
