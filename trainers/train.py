@@ -76,11 +76,12 @@ def _train_targets(split: TensorSplit, num_classes: int, mode: str):
 # ----------------------------------------------------------------------------------------------- model pieces
 # loss shorthand → LossConfig switches
 _LOSS_PRESETS = {"ce": {}, "adcorre": {"adcorre": True}, "weighted_cluster": {"weighted_cluster": True},
-                 "diversity": {"diversity": True}, "dlp": {"locality": True}}
+                 "diversity": {"diversity": True}, "dlp": {"locality": True}, "derl": {"derl": True},
+                 "dlp_derl": {"derl": True, "locality": True}}
 
 
 def build_criterion(cfg: TrainConfig, num_classes: int, soft_targets: bool, class_counts=None,
-                    feature_dim: Optional[int] = None) -> nn.Module:
+                    feature_dim: Optional[int] = None, in_chans: int = 1) -> nn.Module:
     """The loss for ``cfg``: ``loss`` picks a preset, ``loss_kwargs`` sets any ``LossConfig`` field
     (``class_weights: auto`` = weights from the training class counts)."""
     from .losses import LossConfig, class_weights_from_counts
@@ -98,7 +99,7 @@ def build_criterion(cfg: TrainConfig, num_classes: int, soft_targets: bool, clas
         lc = LossConfig(**kw)
     except TypeError as exc:
         raise InvalidInputError(f"TrainConfig.loss_kwargs: {exc}") from exc
-    return build(lc, num_classes, feature_dim=feature_dim)
+    return build(lc, num_classes, feature_dim=feature_dim, in_chans=in_chans)
 
 
 class ModelEMA:
@@ -369,7 +370,7 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
     model = model.to(memory_format=memory_format)
     criterion = build_criterion(cfg, k, soft_targets=cfg.targets == "soft" and train_t.soft is not None,
                                 class_counts=torch.bincount(hard_all, minlength=k).tolist(),
-                                feature_dim=getattr(model, "feature_dim", None)).to(device)
+                                feature_dim=getattr(model, "feature_dim", None), in_chans=card.channels).to(device)
     params = _param_groups(model, cfg) + list(criterion.parameter_groups(cfg.lr))
     loss_params = [p for p in criterion.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, cfg)

@@ -1,10 +1,9 @@
-"""Deep locality-preserving loss: hand-computed values (incl. classes with fewer than k samples), gradients, criterion."""
+"""Deep locality-preserving loss: hand-computed values (classes with fewer than k samples too), gradients, criterion."""
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from fer_edge.errors import InvalidInputError  # noqa: E402
 from fer_edge.trainers.losses import (  # noqa: E402
     LossConfig,
     build_criterion,
@@ -13,6 +12,8 @@ from fer_edge.trainers.losses import (  # noqa: E402
 )
 from torch_threads import one_thread_fixture  # noqa: E402
 
+from fer_edge.errors import InvalidInputError  # noqa: E402
+
 pytestmark = pytest.mark.torch
 
 _one_thread = one_thread_fixture()
@@ -20,7 +21,7 @@ _one_thread = one_thread_fixture()
 # 1-d features: class 0 has 4 samples (>= k + 1), class 1 has 2 (< k + 1), class 2 is alone.
 X = torch.tensor([[0.0], [1.0], [3.0], [10.0], [5.0], [7.0], [100.0]])
 Y = torch.tensor([0, 0, 0, 0, 1, 1, 2])
-# k = 2 by hand: 0 -> {1, 3} mean 2;  1 -> {0, 3} 1.5;  3 -> {1, 0} 0.5;  10 -> {3, 1} 2;  5 -> {7};  7 -> {5};  100 -> none
+# k = 2 by hand: 0 -> {1, 3} mean 2; 1 -> {0, 3} 1.5; 3 -> {1, 0} 0.5; 10 -> {3, 1} 2; 5 -> {7}; 7 -> {5}; 100 -> none
 MEANS = torch.tensor([[2.0], [1.5], [0.5], [2.0], [7.0], [5.0], [0.0]])
 COUNTS = torch.tensor([2, 2, 2, 2, 1, 1, 0])
 LOSS = (0.5 * (4 + 0.25 + 6.25 + 64 + 4 + 4) + 0.0) / 7  # = 41.25 / 7

@@ -35,6 +35,13 @@ class LossConfig:
         locality: add the deep locality-preserving loss on ``"features"`` (Li, Deng & Du 2017).
         lambda_lp: weight of the locality-preserving loss.
         lp_k: k, the number of nearest same-class neighbours each feature is pulled towards.
+        derl: add the de-expression GAN terms of DeRL (needs the ``derl`` model's ``"generated"`` output).
+        derl_neutral: index of the "neutral" label (0 in FER+ / AffectNet order).
+        derl_judge: checkpoint of a frozen expression classifier that asks the generated faces to look neutral;
+            "" = train a small one on the real images in the same run.
+        lambda_adv, lambda_neutral, lambda_idt, lambda_rec: generator terms (adversarial, judged neutral,
+            identity on neutral inputs, reconstruction of expressive inputs).
+        lambda_judge: weight of the in-run judge's cross-entropy.
     """
 
     soft_targets: bool = False
@@ -56,6 +63,14 @@ class LossConfig:
     locality: bool = False
     lambda_lp: float = 0.01
     lp_k: int = 20
+    derl: bool = False
+    derl_neutral: int = 0
+    derl_judge: str = ""
+    lambda_adv: float = 1.0
+    lambda_neutral: float = 1.0
+    lambda_idt: float = 10.0
+    lambda_rec: float = 1.0
+    lambda_judge: float = 1.0
 
     def __post_init__(self):
         if self.class_weights is not None:

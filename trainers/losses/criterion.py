@@ -13,6 +13,7 @@ from ..distributed import gather_cat
 from .adcorre import ConfusionWindow, embedding_discriminator, feature_discriminator, mean_discriminator
 from .ce import classification_loss
 from .config import LossConfig
+from .derl_gan import DeExpressionGANLoss
 from .diversity import diversity_loss
 from .locality import locality_preserving_loss
 from .weighted_cluster import WeightedClusterLoss
@@ -41,7 +42,7 @@ class Criterion(nn.Module):
     ``trainers.models.outputs.train_outputs`` and ``parts`` maps term names to floats (``"total"`` included).
     """
 
-    def __init__(self, cfg: LossConfig, num_classes: int, feature_dim: Optional[int] = None):
+    def __init__(self, cfg: LossConfig, num_classes: int, feature_dim: Optional[int] = None, in_chans: int = 1):
         super().__init__()
         self.cfg = cfg
         self.num_classes = int(num_classes)
@@ -63,13 +64,25 @@ class Criterion(nn.Module):
                     "weighted_cluster=True needs the size of the model's features: "
                     "build_criterion(cfg, num_classes, feature_dim=model.feature_dim)")
             self.cluster = WeightedClusterLoss(self.num_classes, int(feature_dim), cfg.class_weights)
+        self.gan = None
+        if cfg.derl:
+            judge = _load_judge(cfg.derl_judge, self.num_classes, in_chans) if cfg.derl_judge else None
+            self.gan = DeExpressionGANLoss(
+                self.num_classes, in_chans, cfg.derl_neutral, lambda_adv=cfg.lambda_adv,
+                lambda_neutral=cfg.lambda_neutral, lambda_idt=cfg.lambda_idt, lambda_rec=cfg.lambda_rec,
+                lambda_judge=cfg.lambda_judge, judge=judge)
 
     def parameter_groups(self, base_lr: float) -> List[Dict]:
-        """Optimiser parameter groups of the loss's own parameters (weighted-cluster centres); [] if none."""
-        if self.cluster is None:
-            return []
-        lr = self.cfg.center_lr if self.cfg.center_lr is not None else base_lr
-        return [{"params": [self.cluster.centers], "lr": lr, "weight_decay": 0.0, "name": "cluster_centers"}]
+        """Optimiser parameter groups of the loss's own parameters (weighted-cluster centres, the DeRL
+        discriminator and in-run judge); [] if none."""
+        groups = []
+        if self.cluster is not None:
+            lr = self.cfg.center_lr if self.cfg.center_lr is not None else base_lr
+            groups.append({"params": [self.cluster.centers], "lr": lr, "weight_decay": 0.0, "name": "cluster_centers"})
+        if self.gan is not None:
+            groups.append({"params": [p for p in self.gan.parameters() if p.requires_grad], "lr": base_lr,
+                           "weight_decay": 0.0, "name": "derl_gan"})
+        return groups
 
     def _need(self, outputs: Dict, key: str, term: str, prefixes: Tuple[str, ...]):
         if key not in outputs:
@@ -138,6 +151,14 @@ class Criterion(nn.Module):
             total = total + cfg.lambda_div * div_total
             parts["div"] = float(div_total.detach())
 
+        if self.gan is not None:
+            gen = self._need(outputs, "generated", "the DeRL de-expression loss (derl=True)", ("derl",))
+            gan, gan_parts = self.gan(gen, self._need(outputs, "derl_input", "the DeRL de-expression loss",
+                                                      ("derl",)), targets, q)
+            total = total + gan
+            parts.update(gan_parts)
+            parts["gan"] = float(gan.detach())
+
         if cfg.locality:
             feats = self._need(outputs, "features", "the locality-preserving loss (locality=True)", ("",))
             # neighbours from the whole DDP batch in training; an eval-mode call stays on this process
@@ -149,7 +170,21 @@ class Criterion(nn.Module):
         return total, parts
 
 
-def build_criterion(cfg: LossConfig, num_classes: int, feature_dim: Optional[int] = None) -> Criterion:
+def _load_judge(path: str, num_classes: int, in_chans: int) -> nn.Module:
+    """A trained classifier checkpoint as DeRL's frozen judge, checked against the run's classes and channels."""
+    from ..checkpoint import model_from_checkpoint
+
+    model, card = model_from_checkpoint(path)
+    if card.num_classes != num_classes or card.channels != in_chans:
+        raise InvalidInputError(
+            f"LossConfig.derl_judge: {path} classifies {card.num_classes} classes from {card.channels}-channel "
+            f"images but this run has {num_classes} classes and {in_chans} channel(s); train the judge on the "
+            "same data and colour")
+    return model
+
+
+def build_criterion(cfg: LossConfig, num_classes: int, feature_dim: Optional[int] = None,
+                    in_chans: int = 1) -> Criterion:
     """Build the training loss for ``cfg``.
 
     Args:
@@ -157,10 +192,11 @@ def build_criterion(cfg: LossConfig, num_classes: int, feature_dim: Optional[int
         num_classes: C, the model's output width.
         feature_dim: size of the model's ``"features"`` output (``model.feature_dim``); required only when
             ``cfg.weighted_cluster`` is on.
+        in_chans: image channels (the DeRL discriminator and judge read images).
 
     Raises:
         InvalidInputError: inconsistent config (class_weights length, missing feature_dim).
     """
     if int(num_classes) < 2:
         raise InvalidInputError(f"num_classes must be >= 2, got {num_classes}")
-    return Criterion(cfg, num_classes, feature_dim)
+    return Criterion(cfg, num_classes, feature_dim, in_chans)
