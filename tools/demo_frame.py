@@ -1,7 +1,7 @@
 """Write the demo photo for `make demo`: the public-domain astronaut portrait shipped with scikit-image.
 
-(The short-range BlazeFace default is built for faces that fill a good part of the frame; for group photos and
-far faces use `--detector blazeface_full`.)
+(The default YuNet detector finds faces from about 1/10 of the frame up to close-ups; for people far from the
+camera use `--detector yunet_far`, docs/detector.md.)
 """
 
 import logging

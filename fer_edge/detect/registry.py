@@ -100,9 +100,9 @@ _YUNET_OPTIONS = _COMMON + ("input_size", "verify_below", "verify_threshold", "v
 _BLAZEFACE_OPTIONS = _COMMON + ("blend",)
 
 REGISTRY: Dict[str, DetectorEntry] = {e.name: e for e in (
-    DetectorEntry("yunet", "YuNet at 320 px: faces from ~40 px (640x480) to the whole frame", _yunet,
+    DetectorEntry("yunet", "YuNet at 320 px: faces from ~1/10 of the frame to close-ups", _yunet,
                   _YUNET_OPTIONS),
-    DetectorEntry("yunet_far", "YuNet at 640 + 160 px: also far faces down to ~20 px, ~4x the cost", _yunet_far,
+    DetectorEntry("yunet_far", "YuNet at 640 + 160 px: also far faces (20-60 px at 640x480), ~4x the cost", _yunet_far,
                   _YUNET_OPTIONS),
     DetectorEntry("blazeface", "BlazeFace short range: faces wider than ~1/8 of the frame", _blazeface("short"),
                   _BLAZEFACE_OPTIONS),

@@ -3,7 +3,8 @@
 YuNet was trained on WIDER FACE and fires on frontal animal faces (a dog's face in ``dogs.jpg`` scores 0.87,
 above real 30 px faces in group photos at 0.81-0.86). BlazeFace full range, trained on human faces only, scores
 that dog's crop 0.04 and every YuNet-found human face of our labelled photos 0.56 or more (docs/detector.md), so
-YuNet boxes scoring below a cut-off are kept only when BlazeFace confirms them.
+big YuNet boxes scoring below a cut-off are kept only when BlazeFace confirms them (``YuNet.verify_below``,
+``verify_min_fraction``); small ones are not checked (each check costs a BlazeFace run, ~4 ms).
 """
 
 from __future__ import annotations

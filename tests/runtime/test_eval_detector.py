@@ -96,7 +96,7 @@ def test_metrics_by_hand(tmp_path):
     assert r["recall_by_size"]["40-80"] == {"faces": 1, "found": 0, "recall": 0.0}
     assert r["recall_by_size"]["80-200"]["found"] == 1 and r["recall_by_size"][">200"]["recall"] is None
     assert r["mean_iou"] == pytest.approx((1.0 + 8100 / 10000) / 2, abs=1e-4)
-    assert set(r["latency_ms"]) == {"300x200"} and r["latency_ms"]["300x200"]["images"] == 2
+    assert set(r["latency_ms"]) == {"300x200"} and r["latency_ms"]["300x200"]["calls"] == 2
 
 
 def _write_csv(folder):
