@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DATA=${DATA:-../shared/data/ferplus.npz}
+DATA=${DATA:-data/ferplus.npz}
 ROWS=${*:-"a_ce b_adcorre c_adcorre_no_omega d_wcluster e_arm fer2013 f_ce_mperclass g_wcluster_cw"}
 STEPS=${STEPS:-"train eval"}
 NICE=${NICE:-"nice -n 5"}

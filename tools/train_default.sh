@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the bundled default model (fer_edge/assets/ferplus_default*.onnx) from FER+ (../shared/data/ferplus.npz):
+# Reproduce the bundled default model (fer_edge/assets/ferplus_default*.onnx) from FER+ (data/ferplus.npz):
 # train → export (EMA weights) → simplify → INT8 Q/DQ → evaluate val/test through the runtime → stamp the cards
 # with the measured metrics → bundle → bench. CPU only; about 65 min of training on two x86 cores (AVX2).
 # Accuracy and latency of the result: docs/model_card.md.
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DATA=${DATA:-../shared/data/ferplus.npz}
+DATA=${DATA:-data/ferplus.npz}
 RUN=${RUN:-runs/ferplus_default}          # training output (best.ckpt, last.ckpt, history.jsonl)
 OUT=${OUT:-$RUN/export}                   # exported models and evaluation reports
 MARGIN=${MARGIN:-1.15}                    # card crop_margin for BlazeFace boxes (docs/model_card.md, "Crop margin")

@@ -299,27 +299,44 @@ def read_fer2013_csv(path) -> LabelledData:
     return LabelledData(FER2013_LABELS, splits, dict(FER2013_SOURCE, path=str(path)))
 
 
-def read_ferplus_csv(votes_csv, fer2013_csv) -> LabelledData:
-    """FER+ ``fer2013new.csv`` (Usage, Image name, 10 vote columns) aligned row by row with ``fer2013.csv``."""
-    votes_csv = _require_path(votes_csv, "FER+ votes csv (fer2013new.csv)")
-    fer2013_csv = _require_path(fer2013_csv, "FER2013 csv (set ferplus_csv to fer2013.csv)")
-    rows = _read_fer2013_rows(fer2013_csv)
+FERPLUS_VOTES_HINT = "fer2013new.csv from Microsoft's FERPlus repository (github.com/microsoft/FERPlus)"
+
+
+def read_ferplus_votes(votes_csv) -> List[tuple]:
+    """Rows of ``fer2013new.csv`` as (image name, 10 vote counts); an empty name marks an image FER+ dropped."""
+    votes_csv = _require_path(votes_csv, "FER+ votes csv", FERPLUS_VOTES_HINT)
     with open(votes_csv, newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if not header or [h.strip() for h in header[2:12]] != list(FERPLUS_VOTE_COLUMNS):
             raise InvalidInputError(f"{votes_csv}: expected header Usage,Image name,"
                                     f"{','.join(FERPLUS_VOTE_COLUMNS)}; found {header}")
-        vote_rows = list(reader)
+        rows = []
+        for i, row in enumerate(reader):
+            if len(row) < 12:
+                raise InvalidInputError(f"{votes_csv}: row {i + 2} has {len(row)} columns, expected 12")
+            try:
+                votes = [int(float(v)) for v in row[2:12]]
+            except ValueError:
+                raise InvalidInputError(f"{votes_csv}: row {i + 2} has a non-numeric vote count") from None
+            rows.append((row[1].strip(), votes))
+    return rows
+
+
+def read_ferplus_csv(votes_csv, fer2013_csv) -> LabelledData:
+    """FER+ ``fer2013new.csv`` (Usage, Image name, 10 vote columns) aligned row by row with ``fer2013.csv``."""
+    fer2013_csv = _require_path(fer2013_csv, "FER2013 csv (set ferplus_csv to fer2013.csv)")
+    rows = _read_fer2013_rows(fer2013_csv)
+    vote_rows = read_ferplus_votes(votes_csv)
     if len(vote_rows) != len(rows):
         raise InvalidInputError(f"{votes_csv} has {len(vote_rows)} rows but {fer2013_csv} has {len(rows)}; "
                                 f"they must be the matching FER+ and FER2013 files")
     per: Dict[str, Tuple[list, list]] = {s: ([], []) for s in SPLITS}
-    for (_, px, usage), vr in zip(rows, vote_rows):
-        if px is None or not vr[1].strip():  # FER+ leaves the image name empty for dropped images
+    for (_, px, usage), (name, votes) in zip(rows, vote_rows):
+        if px is None or not name:  # FER+ leaves the image name empty for dropped images
             continue
         per[usage][0].append(px)
-        per[usage][1].append([float(v) for v in vr[2:12]])
+        per[usage][1].append([float(v) for v in votes])
     splits = {}
     for s, (images, votes) in per.items():
         if images:
