@@ -1,4 +1,4 @@
-"""Recognizer: face detector + reference preprocessing + classifier backend → list of Face."""
+"""Recognizer: face detector + preprocessing (CPU or CUDA kernel) + classifier backend → list of Face."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from .card import TTAS, ModelCard
 from .detect.registry import DEFAULT_DETECTOR
 from .errors import FerEdgeError, InvalidInputError, ModelFormatError
 from .face import Face
-from .preprocess import as_bgr_frame, preprocess, validate_boxes
+from .preprocess import as_bgr_frame, validate_boxes
+from .preprocess.preprocessors import create_preprocessor, device_input_supported
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,24 @@ def _image_list(images: object, call: str, what: str, single_ndim: Tuple[int, ..
         f"{call} needs {what} as a list or tuple of uint8 numpy images, got {type(images).__name__}; "
         f"wrap an iterator in list(...)"
     )
+
+
+def _chunks(items, limit: int):
+    """(items, rows) chunks of at most ``limit`` rows, filled in order; a frame's boxes may span two chunks."""
+    chunk: List[Tuple[np.ndarray, np.ndarray, Optional[float]]] = []
+    rows = 0
+    for frame, boxes, margin in items:
+        start = 0
+        while start < boxes.shape[0]:
+            take = min(limit - rows, boxes.shape[0] - start)
+            chunk.append((frame, boxes[start : start + take], margin))
+            rows += take
+            start += take
+            if rows == limit:
+                yield chunk, rows
+                chunk, rows = [], 0
+    if rows:
+        yield chunk, rows
 
 
 def default_model_path() -> Path:
@@ -99,6 +118,10 @@ class Recognizer:
             time), "none", or None for what the model card says (``card.tta``).
         card: the ModelCard (labels, input size, normalisation) of an ONNX model exported without one; it
             replaces a card stored in the model.
+        preprocess: "cpu" (OpenCV), "cuda" (the cpp_ext kernel; raises if it cannot run here) or "auto": the
+            kernel when the backend takes device input (TensorRT) and the kernel can run, else the CPU path.
+            With TensorRT the kernel writes the engine's input buffer directly: uint8 frame up, logits down.
+            A preprocessor object (``fer_edge.preprocess.cuda.CudaPreprocessor(...)``) is used as given.
 
     Thread safety: one Recognizer may be shared by threads. ``predict``, ``predict_crops`` and ``predict_batch``
     may run concurrently (ONNX Runtime and BlazeFace run in parallel; a backend or detector not marked
@@ -123,7 +146,9 @@ class Recognizer:
         options: Optional[BackendOptions] = None,
         tta: Optional[str] = None,
         card: Optional[ModelCard] = None,
+        preprocess: object = "auto",
     ):
+        device = options.device if options is not None else 0
         if isinstance(model, Backend):
             if card is not None:
                 raise InvalidInputError("card= applies to a model path; a Backend instance carries its own card")
@@ -152,9 +177,14 @@ class Recognizer:
                 if threads is not None and "threads" in detector_entry(detector).options:
                     options.setdefault("threads", threads)
                 self.detector = create_detector(detector, **options)
+            self.preprocessor = create_preprocessor(preprocess, self.backend, device=device)
         except BaseException:
             self.backend.close()  # do not leak the classifier session opened above
+            if getattr(self, "detector", None) is not None and hasattr(self.detector, "close"):
+                self.detector.close()
             raise
+        # The batch never leaves the GPU when the kernel can write the backend's own input buffer.
+        self._device_path = self.preprocessor.writes_device and device_input_supported(self.backend)
         self.timings: Dict[str, float] = dict.fromkeys(STAGES, 0.0)
         self._state = threading.Condition()
         self._active = 0  # public calls running now (any thread)
@@ -252,7 +282,7 @@ class Recognizer:
         if self.detector is not None:
             self.detector.detect(frame)
         side = max(1, min(frame.shape[0], frame.shape[1], 64))
-        self.backend.infer(preprocess(frame, np.array([[0, 0, side, side]], np.float32), self.card))
+        self._classify([(frame, np.array([[0, 0, side, side]], np.float32), None)])
         self.timings = dict.fromkeys(STAGES, 0.0)
 
     def stream(self, source, **kw):
@@ -277,6 +307,7 @@ class Recognizer:
             self._closed = True
             while self._active:
                 self._state.wait()
+        self.preprocessor.close()  # its device buffers may live on the backend's CUDA layer: free them first
         if self.backend is not None:
             self.backend.close()
         if self.detector is not None and hasattr(self.detector, "close"):
@@ -306,7 +337,8 @@ class Recognizer:
     def __repr__(self) -> str:
         det = type(self.detector).__name__ if self.detector is not None else None
         return (f"Recognizer(model={self.card.name!r}, labels={len(self.card.labels)}, "
-                f"backend={self.backend.name!r}, precision={self.backend.precision!r}, detector={det})")
+                f"backend={self.backend.name!r}, precision={self.backend.precision!r}, detector={det}, "
+                f"preprocess={self.preprocessor.name!r})")
 
     # ----------------------------------------------------------------- helpers
     def _faces(self, boxes, outputs, scores, landmarks, order_by_size: bool = True) -> List[Face]:
@@ -343,24 +375,37 @@ class Recognizer:
         """Preprocess and classify the boxes of (frame, boxes, margin) items, at most ``MAX_ROWS_PER_CALL`` rows
         per classifier call (memory stays bounded for any number of boxes).
 
+        On the device path (CUDA preprocessor + a backend that takes device input) each chunk is written by the
+        kernel into ``backend.device_input(n)`` on ``backend.stream`` and run by ``backend.infer_device(n)`` on
+        the same stream: the batch never leaves the GPU. Otherwise the preprocessor returns a host batch (the
+        CUDA one copies its result back once per chunk) for ``backend.infer``.
+
         Returns:
-            ((total boxes, classes) outputs in item and box order, seconds spent preprocessing).
+            ((total boxes, classes) outputs in item and box order, seconds spent preprocessing; on the device
+            path that is the time to queue the uploads and launches).
         """
+        backend = self.backend
+        limit = MAX_ROWS_PER_CALL
+        if self._device_path:
+            limit = min(limit, backend.static_batch or backend.max_batch or limit)
         outputs: List[np.ndarray] = []
-        pending: List[np.ndarray] = []
-        rows, pre_s = 0, 0.0
-        for frame, boxes, margin in items:
-            for i in range(0, boxes.shape[0], MAX_ROWS_PER_CALL):
-                part = boxes[i : i + MAX_ROWS_PER_CALL]
+        pre_s = 0.0
+        for chunk, n in _chunks(items, limit):
+            if not self._device_path:
                 t = time.perf_counter()
-                pending.append(preprocess(frame, part, self.card, margin=margin))
+                batch = self.preprocessor(chunk, self.card)
                 pre_s += time.perf_counter() - t
-                rows += part.shape[0]
-                if rows >= MAX_ROWS_PER_CALL:
-                    outputs.append(self._infer(_concat(pending)))
-                    pending, rows = [], 0
-        if pending:
-            outputs.append(self._infer(_concat(pending)))
+                outputs.append(self._infer(batch))
+                continue
+            run = backend.static_batch or n  # a static engine always runs its full batch; extra rows are ignored
+            with self._backend_lock:  # the engine's input buffer is shared: write and run as one step
+                view = backend.device_input(run)
+                t = time.perf_counter()
+                written = self.preprocessor.write(chunk, self.card, view.ptr, view.dtype, backend.stream)
+                pre_s += time.perf_counter() - t
+                if written != n:
+                    raise FerEdgeError(f"the CUDA preprocessor wrote {written} rows, expected {n}")
+                outputs.append(backend.infer_device(run)[:n])
         if not outputs:
             return np.zeros((0, self.card.num_classes), np.float32), pre_s
         return _concat(outputs), pre_s

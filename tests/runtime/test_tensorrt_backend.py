@@ -162,16 +162,16 @@ def test_recognizer_on_an_engine_predicts_through_one_stream(trt_world, onnx32, 
                                                             version):
     trt_world.use(version)
     out = build(trt_world, onnx_qdq if version == V11 else onnx32, tmp_path)
-    import fer_edge.recognizer as recognizer_module
+    from fer_edge.preprocess import preprocessors as preprocessors_module
 
-    real_preprocess = recognizer_module.preprocess
+    real_preprocess = preprocessors_module.preprocess
 
     def logged_preprocess(*a, **k):
         trt_world.cuda.calls.append(("preprocess",))
         return real_preprocess(*a, **k)
 
-    monkeypatch.setattr(recognizer_module, "preprocess", logged_preprocess)
-    with Recognizer(out, detector=None) as rec:
+    monkeypatch.setattr(preprocessors_module, "preprocess", logged_preprocess)
+    with Recognizer(out, detector=None, preprocess="cpu") as rec:  # the CPU path's host copies (kernel: tests/cpp_ext)
         assert isinstance(rec.backend, TensorRTBackend) and rec.backend.on_gpu
         crops = [np.full((50, 40, 3), v, np.uint8) for v in (30, 200, 120)]
         trt_world.cuda.calls.clear()
