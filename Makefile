@@ -13,7 +13,7 @@ BENCH_MODEL ?=
 TRITON_VENV ?= .venv-triton
 PYTRITON ?= nvidia-pytriton==0.5.5
 
-.PHONY: demo test lint bench wheel clean cpp_ext gpu-check
+.PHONY: demo test lint bench wheel clean cpp_ext gpu-check fuzz soak reliability
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,24 @@ demo: $(VENV)/.runtime
 
 test: $(VENV)/.dev $(VENV)/.triton
 	$(BIN)/python -m pytest tests -q $(PYTEST_ARGS)
+
+# Long forms of the reliability suites (docs/reliability.md); `make test` runs their short forms.
+FUZZ_EXAMPLES ?= 100000
+SOAK_FRAMES ?= 100000
+fuzz: $(VENV)/.dev
+	mkdir -p out/reliability
+	FER_EDGE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FER_EDGE_RELIABILITY_REPORT=out/reliability/fuzz.json \
+		$(BIN)/python -m pytest tests/reliability/test_fuzz_runtime.py -q -p no:logging
+
+soak: $(VENV)/.dev
+	mkdir -p out/reliability
+	OMP_NUM_THREADS=1 $(BIN)/python tools/soak.py --frames $(SOAK_FRAMES) --json out/reliability/soak.json
+
+reliability: $(VENV)/.dev
+	mkdir -p out/reliability
+	$(BIN)/python tools/corrupt_artefacts.py out/reliability/corrupt
+	FER_EDGE_CONCURRENCY_CALLS=1000 FER_EDGE_RELIABILITY_REPORT=out/reliability/suites.json \
+		$(BIN)/python -m pytest tests/reliability/test_corrupt_artefacts.py tests/reliability/test_concurrency.py -q
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check fer_edge trainers engines calibration tests benchmarks tools

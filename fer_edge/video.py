@@ -110,7 +110,7 @@ def source_kind(source: object) -> str:
         if isinstance(text, bytes):
             text = text.decode()
         stripped = text.strip()
-        if stripped.isdigit():
+        if stripped.isascii() and stripped.isdigit():  # "²".isdigit() is True too
             return "camera"
         if re.fullmatch(r"/dev/video\d+", stripped):
             return "camera"
@@ -567,7 +567,7 @@ def _file(path: Path, **kw: Any) -> FrameSource:
 
 
 def _natural_key(path: Path) -> Tuple[Any, ...]:
-    return tuple(int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", path.name))
+    return tuple(int(tok) if tok.isascii() and tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", path.name))
 
 
 def _images(paths: List[Path], name: str, kind: str, fps: Optional[float], **kw: Any) -> FrameSource:

@@ -230,6 +230,8 @@ def generate(out: Path) -> List[Variant]:
     add("missing_file", REFUSE, "no such file", lambda p: p)
 
     def unreadable(p: Path) -> Path:
+        if p.exists():
+            p.unlink()  # a rerun: the old copy cannot be overwritten by a non-root user
         p.write_bytes(data)
         p.chmod(0)
         return p

@@ -143,7 +143,7 @@ def run_video(args: argparse.Namespace) -> int:
             out_dir, bag_out, stem = out.parent, out, out.stem
         else:
             bag_out = out / f"{stem}_fer.mcap"
-    target: Any = int(source) if source.strip().isdigit() else source
+    target: Any = int(source) if source.strip().isascii() and source.strip().isdigit() else source
     if is_bag:
         from ..ros.bag import open_bag
 

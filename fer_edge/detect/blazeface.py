@@ -146,8 +146,14 @@ class BlazeFace(FaceDetector):
             raise FerEdgeError("this BlazeFace detector was closed; create a new one")
         blob, box = self.preprocess(frame)
         regressors, logits = session.run(self._output_names, {self._input_name: blob})
+        with np.errstate(over="ignore", invalid="ignore"):  # garbage outputs: the candidates are dropped below
+            return self._decode(regressors, logits, box)
+
+    def _decode(self, regressors: np.ndarray, logits: np.ndarray, box) -> Detections:
+        """Raw outputs → frame-pixel detections: anchors, score threshold, non-finite candidates dropped, NMS."""
         logits = logits.reshape(-1)
-        keep = np.flatnonzero(logits > self._logit_threshold)
+        with np.errstate(invalid="ignore"):
+            keep = np.flatnonzero(logits > self._logit_threshold)  # NaN scores are never kept
         if keep.size == 0:
             return Detections.empty()
         raw = regressors.reshape(-1, 16)[keep]
@@ -162,7 +168,10 @@ class BlazeFace(FaceDetector):
         points = box.to_frame(points)
         widths = corners[:, 2] - corners[:, 0]
         heights = corners[:, 3] - corners[:, 1]
-        valid = (widths > 0) & (heights > 0)
+        # A damaged or hostile model can return NaN/inf regressors: such candidates are dropped, never passed on.
+        finite = np.isfinite(corners).all(axis=1) & np.isfinite(points).all(axis=(1, 2))
+        with np.errstate(invalid="ignore"):
+            valid = finite & (widths > 0) & (heights > 0)
         if self.min_face > 0:
             valid &= np.minimum(widths, heights) >= self.min_face
         if not np.all(valid):
@@ -175,6 +184,8 @@ class BlazeFace(FaceDetector):
         chosen = np.asarray(
             cv2.dnn.NMSBoxes(rects, scores.astype(np.float64), self.score_threshold, self.iou_threshold), dtype=np.int64
         ).reshape(-1)
+        if chosen.size == 0:
+            return Detections.empty()
         chosen = chosen[np.argsort(-scores[chosen], kind="stable")]
         if self.max_faces is not None:
             chosen = chosen[: self.max_faces]

@@ -67,6 +67,11 @@ def decode_yunet(
     keypoint k = (cell + kps[2k:2k+2]) * s. Only candidates with score >= ``score_threshold`` are returned.
     ``grids`` caches the cell coordinates between calls (keyed by stride and grid shape).
     """
+    with np.errstate(over="ignore", invalid="ignore"):  # garbage outputs overflow exp(); _select drops them
+        return _decode_yunet(outputs, padded_hw, score_threshold, grids)
+
+
+def _decode_yunet(outputs, padded_hw, score_threshold, grids):
     ph, pw = padded_hw
     boxes, scores, points = [], [], []
     for s in STRIDES:
@@ -253,7 +258,10 @@ class YuNet(FaceDetector):
         if scores.shape[0] == 0:
             return empty
         widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-        valid = (widths > 0) & (heights > 0)
+        # A damaged or hostile model can return NaN/inf outputs: such candidates are dropped, never passed on.
+        finite = np.isfinite(boxes).all(axis=1) & np.isfinite(points).all(axis=(1, 2)) & np.isfinite(scores)
+        with np.errstate(invalid="ignore"):
+            valid = finite & (widths > 0) & (heights > 0)
         if self.min_face > 0:
             valid &= np.minimum(widths, heights) >= self.min_face
         if not np.all(valid):
@@ -266,6 +274,8 @@ class YuNet(FaceDetector):
         chosen = np.asarray(
             cv2.dnn.NMSBoxes(rects, scores.astype(np.float64), self.score_threshold, self.iou_threshold), np.int64
         ).reshape(-1)
+        if chosen.size == 0:
+            return empty
         chosen = chosen[np.argsort(-scores[chosen], kind="stable")]
         return Detections(
             np.ascontiguousarray(boxes[chosen], dtype=np.float32),

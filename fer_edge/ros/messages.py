@@ -143,7 +143,7 @@ def faces_from_detections(msg: Any) -> Sequence[Face]:
         label = det.results[0].hypothesis.class_id if det.results else ""
         faces.append(Face(box=(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), score=1.0, label=label,
                           confidence=probs.get(label, 0.0), probs=probs,
-                          track_id=int(det.id) if str(det.id).isdigit() else None))
+                          track_id=int(det.id) if str(det.id).isascii() and str(det.id).isdigit() else None))
     return faces
 
 

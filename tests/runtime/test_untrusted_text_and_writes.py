@@ -148,3 +148,13 @@ def test_temp_files_of_killed_writers_are_removed_by_the_next_publish(tmp_path):
     assert target.read_bytes() == b"whole"
     assert not tmp.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+@pytest.mark.parametrize("text", ["\u00b2", "\u0663", "1\u00b2"])
+def test_non_ascii_digits_are_not_camera_indices(text):
+    from fer_edge.errors import InvalidInputError
+    from fer_edge.video import open_source, source_kind
+
+    assert source_kind(text) != "camera"
+    with pytest.raises(InvalidInputError):
+        open_source(text)  # was a raw ValueError from int("²")
