@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from fer_edge.card import ModelCard
+from fer_edge.detect.registry import DEFAULT_DETECTOR
 from fer_edge.errors import InvalidInputError
 from fer_edge.preprocess import preprocess
 
@@ -143,7 +144,7 @@ def _resolve_detector(detector: Any):
 
         return create_detector(detector)
     raise InvalidInputError(
-        f"detector must be a name like 'blazeface' or an object with .detect(frame), got {detector!r}"
+        f"detector must be a name like 'yunet' or an object with .detect(frame), got {detector!r}"
     )
 
 
@@ -166,7 +167,7 @@ class _Cropper:
 
     def _detect(self, frame: np.ndarray) -> Optional[np.ndarray]:
         if self._detector is None:
-            self._detector = _resolve_detector(self._detector_spec or "blazeface")
+            self._detector = _resolve_detector(self._detector_spec or DEFAULT_DETECTOR)
         return _largest_box(self._detector.detect(frame))
 
     def __call__(self, frame: np.ndarray) -> Optional[np.ndarray]:
@@ -216,7 +217,8 @@ def calibration_set_from_images(
         size: number of samples kept (class-balanced when labelled).
         faces: "crops" (every image is a face crop), "detect" (run the detector, keep the largest face) or
             "auto" (crops if the longest side is at most 160 px, else detect).
-        detector: detector name or object with ``.detect(frame)``; default "blazeface" (loaded only if needed).
+        detector: detector name or object with ``.detect(frame)``; default ``DEFAULT_DETECTOR`` (yunet; loaded
+            only if needed).
         seed: subset selection seed.
         progress: show a tqdm progress bar.
     """

@@ -28,7 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=512, help="calibration samples (class-balanced; default 512)")
     parser.add_argument("--faces", choices=("auto", "detect", "crops"), default="auto",
                         help="find faces with the detector, treat images as crops, or decide by image size")
-    parser.add_argument("--detector", default="blazeface", help="face detector for --faces detect/auto")
+    from fer_edge.detect.registry import DEFAULT_DETECTOR, detector_names
+
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=[n for n in detector_names() if n != "none"],
+                        help=f"face detector for --faces detect/auto (default {DEFAULT_DETECTOR})")
     from .targets import TARGETS
 
     parser.add_argument("--target", choices=sorted(TARGETS),
