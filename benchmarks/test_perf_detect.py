@@ -2,11 +2,11 @@
 
 import pytest
 
-from fer_edge.detect import create_detector
+from fer_edge.detect import create_detector, detector_names
 
 
 @pytest.mark.parametrize("threads", [1, None], ids=["1thread", "default"])
-@pytest.mark.parametrize("name", ["blazeface", "blazeface_full"])
+@pytest.mark.parametrize("name", [n for n in detector_names() if n != "none"])
 @pytest.mark.parametrize("faces", [1, 4])
 def test_detect(run, frames, name, threads, faces):
     frame = frames["one"] if faces == 1 else frames["four"]
