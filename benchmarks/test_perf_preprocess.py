@@ -1,8 +1,5 @@
 """Preprocessing: the runtime path (cv2.warpAffine), the float reference spec, and the CUDA kernel when built."""
 
-import importlib
-
-import numpy as np
 import pytest
 
 from fer_edge.card import FERPLUS_LABELS, ModelCard
@@ -30,30 +27,45 @@ def test_preprocess_reference(run, frames, faces):
     assert out.shape[0] == faces
 
 
-def _cuda_preprocess(attr: str):
-    """The CUDA preprocessing entry point ``fer_edge.cuda.preprocess.<attr>``, or skip saying it is not built."""
+@pytest.fixture(scope="session")
+def host_kernel(tmp_path_factory):
+    """The CUDA kernel's host build (g++), compiled once into a temp folder."""
+    import shutil
+
+    from fer_edge.preprocess.kernel_launchers import SharedLibraryKernel
+    from fer_edge.preprocess.kernel_sources import build_host_library
+
+    if shutil.which("g++") is None:
+        pytest.skip("g++ not installed: no host build of the CUDA kernel")
+    return SharedLibraryKernel(build_host_library(tmp_path_factory.mktemp("cpp_ext") / "libhost.so"))
+
+
+@pytest.mark.parametrize("faces", [1, 4])
+@pytest.mark.parametrize("card_id", sorted(CARDS))
+def test_preprocess_cuda_host_build(run, frames, host_kernel, faces, card_id):
+    """The kernel's own per-pixel code on the CPU (one thread, no SIMD): what CI checks, not a GPU timing."""
+    from fer_edge.preprocess.cuda import preprocess_with_host_kernel
+
+    frame, boxes = (frames["one"], frames["boxes_one"]) if faces == 1 else (frames["four"], frames["boxes_four"])
+    out = run(lambda: preprocess_with_host_kernel(host_kernel, frame, boxes, CARDS[card_id]), faces=faces,
+              card=card_id, impl="cuda-host-build")
+    assert out.shape[0] == faces
+
+
+@pytest.mark.parametrize("faces", [1, 4])
+@pytest.mark.parametrize("card_id", sorted(CARDS))
+def test_preprocess_cuda_device(run, frames, faces, card_id):
+    """The kernel on the GPU, host result (frame up, kernel, batch down): skipped where it cannot run."""
+    from fer_edge.preprocess import cuda
+
+    status = cuda.available()
+    if not status:
+        pytest.skip(f"CUDA preprocessing kernel not available: {status.reason}")
+    pre = cuda.CudaPreprocessor()
+    frame, boxes = (frames["one"], frames["boxes_one"]) if faces == 1 else (frames["four"], frames["boxes_four"])
     try:
-        module = importlib.import_module("fer_edge.cuda.preprocess")
-    except ImportError as exc:
-        pytest.skip(f"CUDA preprocessing is not in this build (fer_edge.cuda.preprocess: {exc})")
-    fn = getattr(module, attr, None)
-    if fn is None:
-        pytest.skip(f"fer_edge.cuda.preprocess has no {attr}()")
-    return fn
-
-
-@pytest.mark.parametrize("faces", [1, 4])
-def test_preprocess_cuda_host_build(run, frames, faces):
-    fn = _cuda_preprocess("preprocess_host")
-    frame, boxes = (frames["one"], frames["boxes_one"]) if faces == 1 else (frames["four"], frames["boxes_four"])
-    out = run(lambda: fn(frame, boxes, CARDS["gray48"]), faces=faces, impl="cuda-host")
-    assert np.asarray(out).shape[0] == faces
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("faces", [1, 4])
-def test_preprocess_cuda_device(run, frames, faces):
-    fn = _cuda_preprocess("preprocess_cuda")
-    frame, boxes = (frames["one"], frames["boxes_one"]) if faces == 1 else (frames["four"], frames["boxes_four"])
-    out = run(lambda: fn(frame, boxes, CARDS["gray48"]), faces=faces, impl="cuda-device")
-    assert np.asarray(out).shape[0] == faces
+        out = run(lambda: pre([(frame, boxes, None)], CARDS[card_id]), faces=faces, card=card_id,
+                  impl=f"cuda-{status.source}")
+    finally:
+        pre.close()
+    assert out.shape[0] == faces
