@@ -405,7 +405,7 @@ class Recognizer:
                 pre_s += time.perf_counter() - t
                 if written != n:
                     raise FerEdgeError(f"the CUDA preprocessor wrote {written} rows, expected {n}")
-                outputs.append(backend.infer_device(run)[:n])
+                outputs.append(backend.check_outputs(backend.infer_device(run)[:n], n))
         if not outputs:
             return np.zeros((0, self.card.num_classes), np.float32), pre_s
         return _concat(outputs), pre_s
