@@ -43,6 +43,8 @@ SUPPORTED_ENCODINGS = tuple(sorted(_PACKED)) + tuple(sorted(_YUV422)) + tuple(so
 def _buffer(data: Any) -> np.ndarray:
     if isinstance(data, np.ndarray):
         return data.reshape(-1).view(np.uint8)
+    if isinstance(data, (list, tuple)):  # older rclpy versions hand uint8[] over as a list of ints
+        return np.asarray(data, np.uint8)
     return np.frombuffer(memoryview(data).cast("B"), np.uint8)  # bytes, bytearray, array.array('B')
 
 

@@ -173,17 +173,19 @@ def rclpy_classes(name: str) -> Any:
 
 
 def _ros_import(module: str) -> Any:
+    """Import a ROS 2 Python module; these come from a ROS install (apt), never from pip."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        if module == "rclpy":
-            raise MissingDependencyError(module, "ros", "the ROS 2 node; rclpy comes with ROS 2 itself, not pip: "
-                                         "`source /opt/ros/<distro>/setup.bash` first") from exc
         package = module.split(".")[0]
-        raise MissingDependencyError(
-            module, "ros", f"the ROS 2 node; install the message package: sudo apt install "
-            f"ros-$ROS_DISTRO-{package.replace('_', '-')}"
-        ) from exc
+        if package == "rclpy":
+            hint = "rclpy comes with ROS 2, not pip: run `source /opt/ros/$ROS_DISTRO/setup.bash` first"
+        else:
+            hint = f"install the message package: sudo apt install ros-$ROS_DISTRO-{package.replace('_', '-')}"
+        error = MissingDependencyError(module, "ros", "the ROS 2 node")
+        error.msg = f"'{module}' is not importable (needed for the ROS 2 node); {hint}"  # not a pip extra
+        error.args = (error.msg,)
+        raise error from exc
 
 
 def _declare(node: Any) -> NodeParams:

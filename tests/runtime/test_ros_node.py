@@ -105,7 +105,7 @@ def test_bad_parameter_and_missing_rclpy_end_with_a_message(monkeypatch, caplog)
     assert "detect_every must be >= 1" in caplog.text and not state.initialized
     monkeypatch.setitem(sys.modules, "rclpy", None)
     assert ros_node.main([]) == 1
-    assert "rclpy" in caplog.text and "source /opt/ros" in caplog.text
+    assert "rclpy" in caplog.text and "source /opt/ros" in caplog.text and "pip install" not in caplog.text
 
 
 def test_params_cover_the_launch_file_and_defaults_agree(monkeypatch, capsys):
