@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "atomic_write_bytes", "remove_stale_temps"]
+__all__ = ["atomic_path", "atomic_write_bytes", "remove_stale_temps", "temp_path_for"]
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,7 @@ def atomic_path(out, suffix: str = "") -> Iterator[Path]:
     remove_stale_temps(out)
     fd, tmp = tempfile.mkstemp(dir=str(out.parent), prefix=f"{_temp_prefix(out)}{os.getpid()}.", suffix=suffix + ".tmp")
     os.close(fd)
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; published files get the usual permissions
+    _usual_permissions(tmp)
     try:
         yield Path(tmp)
         _fsync_file(tmp)
@@ -41,6 +39,23 @@ def atomic_path(out, suffix: str = "") -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def temp_path_for(out) -> Path:
+    """A temp name beside ``out`` that keeps its suffix (for writers that pick a format by suffix, e.g. OpenCV's
+    VideoWriter) and carries this process's pid, so ``remove_stale_temps`` can clean it up after a crash."""
+    out = Path(out)
+    fd, tmp = tempfile.mkstemp(dir=str(out.parent), prefix=f"{_temp_prefix(out)}{os.getpid()}.",
+                               suffix=".tmp" + out.suffix)
+    os.close(fd)
+    _usual_permissions(tmp)
+    return Path(tmp)
+
+
+def _usual_permissions(path: str) -> None:
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)  # mkstemp makes 0600; published files get the usual permissions
 
 
 def _temp_prefix(out: Path) -> str:
@@ -61,7 +76,7 @@ def remove_stale_temps(out) -> int:
     except OSError:
         return 0
     for name in names:
-        if not (name.startswith(prefix) and name.endswith(".tmp")):
+        if not (name.startswith(prefix) and (name.endswith(".tmp") or ".tmp." in name)):
             continue
         pid_text = name[len(prefix) :].split(".", 1)[0]
         if not pid_text.isdigit() or _pid_alive(int(pid_text)):

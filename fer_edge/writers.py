@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 from collections import Counter
 from pathlib import Path
 from typing import IO, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -29,7 +30,7 @@ from typing import IO, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Uni
 import cv2
 import numpy as np
 
-from .atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes, remove_stale_temps, temp_path_for
 from .errors import FerEdgeError, InvalidInputError
 from .face import Face
 from .safe_text import spreadsheet_safe
@@ -85,6 +86,7 @@ class VideoWriter:
         self.size: Optional[Tuple[int, int]] = None
         self.frames = 0
         self._writer: Optional[cv2.VideoWriter] = None
+        self._tmp: Optional[Path] = None
         self._warned = False
 
     def write(self, frame: np.ndarray) -> None:
@@ -104,9 +106,14 @@ class VideoWriter:
 
     def _open(self, size: Tuple[int, int]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
+        # Written under a temp name and renamed by close(): a killed run leaves no unplayable video at the final
+        # path (an .mp4 without its index), and the next writer of that path removes the dead run's temp file.
+        remove_stale_temps(self.path)
+        self._tmp = temp_path_for(self.path)
+        writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
         if not writer.isOpened():
             writer.release()
+            self._tmp.unlink(missing_ok=True)
             raise InvalidInputError(
                 f"OpenCV cannot write {self.path} with codec {self.fourcc}; try an .avi output (MJPG) or "
                 "check that the folder is writable"
@@ -119,6 +126,7 @@ class VideoWriter:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+            os.replace(self._tmp, self.path)
             log.info("wrote %d frames to %s", self.frames, self.path)
 
     def __enter__(self) -> VideoWriter:

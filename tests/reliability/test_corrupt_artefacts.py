@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reliability_tally import record
 
 from fer_edge import Recognizer
 from fer_edge.cli import main as cli_main
@@ -70,10 +71,12 @@ def test_every_variant_is_refused_with_a_typed_error_or_runs_like_the_intact_mod
             assert "refuse" in allowed, f"{v.name}: refused but should load ({value})"
             assert value and "Traceback" not in value
             tally["refused"] += 1
+            record("corrupt:recognizer", "typed:refused")
         else:
             assert "same" in allowed, f"{v.name} ({v.why}) loaded and ran; it must be refused"
             np.testing.assert_array_equal(value, reference[1], err_msg=v.name)
             tally["same"] += 1
+            record("corrupt:recognizer", "ok:same_outputs")
     assert tally["refused"] >= 30
 
 
@@ -81,6 +84,7 @@ def test_fer_edge_info_never_prints_a_traceback(variants):
     for v in variants:
         rc, out, err = _info(v.path)
         assert rc in (0, 1), v.name
+        record("corrupt:info", "exit0" if rc == 0 else "exit1_typed")
         assert "Traceback" not in err + out, v.name
         if rc == 1:
             assert err.startswith("fer-edge info: "), (v.name, err)

@@ -158,3 +158,32 @@ def test_non_ascii_digits_are_not_camera_indices(text):
     assert source_kind(text) != "camera"
     with pytest.raises(InvalidInputError):
         open_source(text)  # was a raw ValueError from int("²")
+
+
+def test_a_killed_video_writer_leaves_nothing_at_the_final_path_and_the_next_run_cleans_up(tmp_path):
+    target = tmp_path / "run_annotated.avi"
+    script = textwrap.dedent(f"""
+        import time
+        import numpy as np
+        from fer_edge.writers import VideoWriter
+        w = VideoWriter({str(target)!r}, fps=10)
+        for _ in range(5):
+            w.write(np.zeros((48, 64, 3), np.uint8))
+        print("written", flush=True)
+        time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "written"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert not target.exists()
+    leftovers = [p for p in tmp_path.iterdir()]
+    assert len(leftovers) == 1 and ".tmp" in leftovers[0].name
+    from fer_edge.writers import VideoWriter
+
+    with VideoWriter(target, fps=10) as w:
+        w.write(np.zeros((48, 64, 3), np.uint8))
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+    cap = cv2.VideoCapture(str(target))
+    assert cap.isOpened() and cap.read()[0]
+    cap.release()
