@@ -119,6 +119,7 @@ class CudaPreprocessor:
 
             api = cuda_api(device=device)
         self.api = api
+        self._owns_kernel = kernel is None
         self.kernel = load_kernel(device) if kernel is None else kernel
         self._buffers: dict = {}
         self._stream: Optional[Stream] = None
@@ -209,6 +210,8 @@ class CudaPreprocessor:
         for buf in self._buffers.values():
             buf.free()
         self._buffers.clear()
+        if self._owns_kernel and hasattr(self.kernel, "close"):
+            self.kernel.close()
 
 
 def preprocess_cuda(frame, boxes, card: ModelCard, *, margin: Optional[float] = None,

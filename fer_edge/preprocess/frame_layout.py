@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import InvalidInputError
-from .inputs import as_bgr_frame
+from .inputs import frame_view
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,7 @@ def frame_layout(frame: object) -> FrameLayout:
         if not _rows_packed(uv, 1):
             uv = np.ascontiguousarray(uv)
         return FrameLayout("nv12", w, h, y.strides[0], y, uv, uv.strides[0])
-    as_bgr_frame(frame)  # the runtime's frame checks and messages
-    assert isinstance(frame, np.ndarray)
-    a = frame if frame.ndim == 3 else frame[:, :, None]
+    a = frame_view(frame)  # the runtime's frame checks and messages; BGRA stays BGRA (the kernel skips alpha)
     channels = a.shape[2]
     fmt = {1: "gray", 3: "bgr", 4: "bgra"}[channels]
     if not _rows_packed(a if channels > 1 else a[:, :, 0], channels):

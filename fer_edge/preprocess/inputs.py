@@ -10,12 +10,8 @@ import numpy as np
 from ..errors import InvalidInputError
 
 
-def as_bgr_frame(frame: object, name: str = "frame") -> np.ndarray:
-    """Validate a camera frame and return it as C-contiguous HxWxC uint8 with C in {1, 3} (BGRA loses alpha).
-
-    Accepts HxW gray, HxWx1 gray, HxWx3 BGR and HxWx4 BGRA uint8 arrays. A BGRA or otherwise non-contiguous
-    frame (a crop view, a flipped frame) is copied here once, so OpenCV does not copy it again for every face.
-    """
+def frame_view(frame: object, name: str = "frame") -> np.ndarray:
+    """Validate a camera frame and return it as an HxWxC uint8 view (C in {1, 3, 4}), copying nothing."""
     if frame is None:
         raise InvalidInputError(f"{name} is None; pass a uint8 numpy array (e.g. from cv2.imread or a camera)")
     if not isinstance(frame, np.ndarray):
@@ -34,6 +30,16 @@ def as_bgr_frame(frame: object, name: str = "frame") -> np.ndarray:
         )
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise InvalidInputError(f"{name} is empty (shape {frame.shape})")
+    return frame
+
+
+def as_bgr_frame(frame: object, name: str = "frame") -> np.ndarray:
+    """Validate a camera frame and return it as C-contiguous HxWxC uint8 with C in {1, 3} (BGRA loses alpha).
+
+    Accepts HxW gray, HxWx1 gray, HxWx3 BGR and HxWx4 BGRA uint8 arrays. A BGRA or otherwise non-contiguous
+    frame (a crop view, a flipped frame) is copied here once, so OpenCV does not copy it again for every face.
+    """
+    frame = frame_view(frame, name)
     if frame.shape[2] == 4:
         # cvtColor drops alpha ~5x faster than numpy's strided copy of frame[:, :, :3] (11 vs 61 ms at 1080p)
         return cv2.cvtColor(frame if frame.strides[1:] == (4, 1) else np.ascontiguousarray(frame), cv2.COLOR_BGRA2BGR)

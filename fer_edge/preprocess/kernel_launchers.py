@@ -137,7 +137,8 @@ class NvrtcKernel:
                                                                      dev))),
                       int(self._call(self._drv.cuDeviceGetAttribute(attr.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
                                                                      dev))))
-        ctx = self._call(self._drv.cuDevicePrimaryCtxRetain(dev))
+        ctx = self._call(self._drv.cuDevicePrimaryCtxRetain(dev))  # the context runtime-API users share
+        self._device, self._module = dev, None
         self._call(self._drv.cuCtxSetCurrent(ctx))
         arch, output = nvrtc_arch_options(capability, self._call(nvrtc.nvrtcGetSupportedArchs()))
         image = self._cached_image(arch, output, kernel_sources.cache_dir() if cache is None else Path(cache))
@@ -170,8 +171,17 @@ class NvrtcKernel:
             log.warning("cannot cache the compiled preprocessing kernel in %s: %s", folder, exc)
         return image
 
+    def close(self) -> None:
+        """Unload the module and drop the primary-context reference taken at load (idempotent)."""
+        if self._module is not None:
+            module, self._module = self._module, None
+            self._drv.cuModuleUnload(module)
+            self._drv.cuDevicePrimaryCtxRelease(self._device)
+
     def launch(self, cfg: abi.FerPreprocessConfig, src: int, src_uv: int, boxes: np.ndarray, out: int,
                stream: int = 0) -> None:
+        if self._module is None:
+            raise CudaError("the NVRTC preprocessing kernel was closed")
         boxes = np.ascontiguousarray(boxes, dtype=np.float32).reshape(-1, 4)
         abi.check_status(abi.validate_launch(cfg, src, src_uv, boxes, out), self.label)
         step = abi.bytes_per_box(cfg)

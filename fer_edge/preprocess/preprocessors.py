@@ -12,6 +12,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..card import ModelCard
+from ..cuda.base import CudaError
 from ..errors import InvalidInputError
 from .opencv import preprocess
 
@@ -57,14 +58,16 @@ def create_preprocessor(choice: str, backend, device: int = 0):
         return CpuPreprocessor()
     from . import cuda
 
-    if choice == "auto":
-        if not device_input_supported(backend):
-            log.info("preprocessing on the CPU: the %s backend takes host arrays", backend.name)
-            return CpuPreprocessor()
-        status = cuda.available()
-        if not status:
+    if choice == "auto" and not device_input_supported(backend):
+        log.info("preprocessing on the CPU: the %s backend takes host arrays", backend.name)
+        return CpuPreprocessor()
+    status = cuda.available()
+    if not status:
+        if choice == "auto":
             log.info("preprocessing on the CPU: the CUDA kernel cannot run here (%s)", status.reason)
             return CpuPreprocessor()
+        raise CudaError(f"preprocess='cuda', but the CUDA kernel cannot run here: {status.reason}; "
+                        "use preprocess='cpu' or 'auto'")
     api = _backend_cuda_api(backend)
     pre = cuda.CudaPreprocessor(api=api, device=device)
     log.info("preprocessing on the GPU: %s", pre.label)
