@@ -104,3 +104,17 @@ def test_bundled_classifiers_carry_a_matching_record(name):
     assert verify_integrity(parsed, parsed.card()) is True
     sidecar = json.loads((ASSETS / name).with_suffix(".json").read_text())
     assert ModelCard.from_dict(sidecar) == parsed.card()
+
+
+def test_fer_edge_info_refuses_an_edited_graph_unless_told_not_to_check(sealed, tmp_path, capsys):
+    from fer_edge.cli import main
+
+    path, _ = sealed
+    model = onnx.load(str(path))
+    model.graph.node[0].name = "edited"
+    edited = tmp_path / "edited_info.onnx"
+    edited.write_bytes(model.SerializeToString())
+    assert main(["info", str(edited)]) == 1
+    assert "failed its integrity check" in capsys.readouterr().err
+    assert main(["info", str(edited), "--no-integrity-check"]) == 0
+    assert "NOT checked" in capsys.readouterr().out
