@@ -6,10 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from test_train_e2e import tiny_config  # noqa: E402
-
 from fer_edge.trainers.checkpoint import load_checkpoint  # noqa: E402
 from fer_edge.trainers.train import train  # noqa: E402
+from test_train_e2e import tiny_config  # noqa: E402
 
 pytestmark = [pytest.mark.gpu, pytest.mark.torch]
 
