@@ -47,6 +47,16 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def provider_entries(providers: Sequence[str], device: int) -> list:
+    """Providers as ONNX Runtime takes them: GPU providers get ``device_id`` when the device is not 0."""
+    if not device:
+        return list(providers)
+    return [(p, {"device_id": str(int(device))}) if p in GPU_PROVIDERS else p for p in providers]
+
+
 def card_from_session(session) -> Optional[ModelCard]:
     """The card stored in the model's ``metadata_props`` (key ``fer_edge.card``), or None."""
     meta = session.get_modelmeta().custom_metadata_map
@@ -110,7 +120,8 @@ class OnnxRuntimeBackend(Backend):
                          self.path.name)
         del parsed
         try:
-            self._session = ort.InferenceSession(str(self.path), sess_options=session_options, providers=self.providers)
+            self._session = ort.InferenceSession(str(self.path), sess_options=session_options,
+                                                 providers=provider_entries(self.providers, self.options.device))
         except Exception as exc:  # ORT raises its own exception types for unreadable graphs
             raise _load_error(self.path, exc) from exc
         if stored is None and card is None:

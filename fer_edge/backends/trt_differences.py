@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional, Tuple
 
-from ..errors import InvalidInputError, MissingDependencyError
+from ..errors import FerEdgeError, InvalidInputError, MissingDependencyError
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +31,22 @@ INSTALL_HINT = ("desktop: pip install 'fer-edge[trt]'; Jetson: TensorRT comes wi
 def import_tensorrt(purpose: str = "running TensorRT engines") -> Any:
     """``import tensorrt``, or MissingDependencyError naming the pip extra and the JetPack package.
 
-    Only a missing module becomes MissingDependencyError; a tensorrt that is installed but broken (wrong CUDA,
-    missing libnvinfer) raises its own ImportError text inside ours, so the real cause stays visible.
+    Only a missing ``tensorrt`` module becomes MissingDependencyError. A tensorrt that is installed but fails to
+    import (wrong CUDA, missing libnvinfer) raises FerEdgeError carrying TensorRT's own message, since installing
+    the extra would not help.
     """
     try:
         import tensorrt
     except ModuleNotFoundError as exc:
-        if exc.name not in (None, "tensorrt"):
-            raise
-        jetson = "On a Jetson: " + INSTALL_HINT.split("; ", 1)[1]
-        raise MissingDependencyError("tensorrt", "trt", purpose, hint=jetson) from exc
+        if exc.name in (None, "tensorrt"):
+            jetson = "On a Jetson: " + INSTALL_HINT.split("; ", 1)[1]
+            raise MissingDependencyError("tensorrt", "trt", purpose, hint=jetson) from exc
+        raise FerEdgeError(f"tensorrt is installed but cannot be imported ({exc}); reinstall it so its libraries "
+                           "match (pip: the tensorrt-cuXX-libs wheel of the same version; Jetson: JetPack's "
+                           "python3-libnvinfer)") from exc
+    except (ImportError, OSError) as exc:
+        raise FerEdgeError(f"tensorrt is installed but cannot be imported ({exc}); check that its CUDA version "
+                           "matches the driver (nvidia-smi) and that libnvinfer is on the library path") from exc
     return tensorrt
 
 

@@ -104,3 +104,11 @@ def test_directory_model_path_is_a_typed_error(tmp_path):
     d.mkdir()
     with pytest.raises(FerEdgeError, match="is a directory"):
         backend_from_path(d)
+
+
+def test_gpu_providers_get_the_device_ordinal():
+    from fer_edge.backends.onnxruntime import provider_entries
+
+    cpu = ["CPUExecutionProvider"]
+    assert provider_entries(["CUDAExecutionProvider"] + cpu, 0) == ["CUDAExecutionProvider"] + cpu
+    assert provider_entries(["CUDAExecutionProvider"] + cpu, 1) == [("CUDAExecutionProvider", {"device_id": "1"})] + cpu

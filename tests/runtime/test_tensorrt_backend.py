@@ -354,3 +354,29 @@ def test_version_compatible_engine_loads_in_the_next_major(trt_world, onnx32, tm
     trt_world.use("8.6.1")
     with pytest.raises(EngineMismatchError):
         TensorRTBackend(out)
+
+
+def test_installed_but_broken_tensorrt_is_not_called_missing(monkeypatch):
+    """An ImportError from inside tensorrt (libnvinfer/CUDA mismatch) is not 'pip install the extra'."""
+    import importlib.abc
+
+    from fer_edge.backends.trt_differences import import_tensorrt
+    from fer_edge.errors import FerEdgeError
+
+    class Broken(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        def find_spec(self, name, path, target=None):
+            import importlib.util
+
+            return importlib.util.spec_from_loader(name, self) if name == "tensorrt" else None
+
+        def create_module(self, spec):
+            return None
+
+        def exec_module(self, module):
+            raise ImportError("libnvinfer.so.10: cannot open shared object file")
+
+    monkeypatch.delitem(sys.modules, "tensorrt", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Broken()] + sys.meta_path)
+    with pytest.raises(FerEdgeError, match="installed but cannot be imported.*libnvinfer") as err:
+        import_tensorrt()
+    assert not isinstance(err.value, MissingDependencyError)
