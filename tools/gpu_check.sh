@@ -37,6 +37,8 @@ step versions "$PY" -c "import torch, numpy, onnxruntime; print('torch', torch._
 torch.cuda.is_available()); print('numpy', numpy.__version__, 'onnxruntime', onnxruntime.__version__); import cv2; \
 print('cv2', cv2.__version__); import cuda.bindings; print('cuda-python ok'); import fer_edge; print('fer_edge ok')"
 cat "$OUT/versions.log" >> "$RESULT"
+"$PY" -c "import tensorrt; print('tensorrt', tensorrt.__version__)" >> "$RESULT" 2>&1 \
+  || echo "tensorrt: not importable (TensorRT gpu tests skip)" >> "$RESULT"
 
 step cpp_ext make cpp_ext
 step gpu_tests timeout "$GPU_TESTS_S" "$PY" -m pytest tests benchmarks -q -rs -m gpu --junitxml="$OUT/junit.xml"
