@@ -124,3 +124,17 @@ def test_bench_measures_the_triton_path_and_names_server_and_backend(server, tmp
     assert report["server"]["server"].startswith("triton 2.") and report["server"]["backend"] == "python"
     markdown = (out / f"triton_{server['export'].frames}.md").read_text()
     assert "model backend `python`" in markdown and report["server"]["server"] in markdown
+
+
+def test_grpc_client_gets_the_same_answers(server):
+    from fer_edge.serving import TritonRecognizer
+
+    frame = sample_frames()[0]
+    with TritonRecognizer(server["http"], server["export"].classifier) as http, \
+            TritonRecognizer(server["grpc"], server["export"].classifier, protocol="grpc") as grpc:
+        assert grpc.card == http.card
+        assert grpc.server_info()["server"] == http.server_info()["server"]
+        a, b = http.predict(frame), grpc.predict(frame)
+        assert len(a) == len(b) >= 1
+        for x, y in zip(a, b):
+            assert x.label == y.label and x.box == y.box and x.probs == y.probs

@@ -11,6 +11,7 @@ import time
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 import pytest
 from fakes.fake_triton_pb_utils import InferenceRequest, Tensor, make_fake_pb_utils
 
@@ -49,14 +50,34 @@ class FakeTritonClient:
                                "model_version": "1", "model_instance_kind": "CPU", "model_name": cfg.name})
         self.calls = []
 
+        self.classifier_config = json_format.MessageToDict(text_format.Parse(
+            (folder.parent / cfg.name[: -len("_frames")] / "config.pbtxt").read_text(), model_config_pb2.ModelConfig()),
+            preserving_proto_field_name=True)
+        self.classifier = ort.InferenceSession(str(folder.parent / self.classifier_config["name"] / "1" / "model.onnx"),
+                                               providers=["CPUExecutionProvider"])
+        self.labels = (folder.parent / self.classifier_config["name"] / "labels.txt").read_text().splitlines()
+
     def get_model_config(self, name):
-        assert name == self.config["name"]
-        return self.config
+        return {self.config["name"]: self.config, self.classifier_config["name"]: self.classifier_config}[name]
+
+    def _classify(self, inputs, outputs):
+        """What Triton's ONNX Runtime backend and classification extension would answer (value:index:label)."""
+        (inp,) = inputs
+        batch = np.frombuffer(inp._get_binary_data(), np.float32).reshape(inp.shape())
+        scores = self.classifier.run(None, {inp.name(): batch})[0]
+        k = outputs[0]._get_tensor()["parameters"].get("classification", 0)
+        if not k:
+            return _Result({outputs[0].name(): scores})
+        top = np.argsort(-scores, axis=1)[:, :k]
+        rows = [[f"{scores[r, i]:f}:{i}:{self.labels[i]}".encode() for i in top[r]] for r in range(len(scores))]
+        return _Result({outputs[0].name(): np.array(rows, dtype=np.object_)})
 
     def get_server_metadata(self):
         return {"name": "triton", "version": "fake"}
 
     def infer(self, model_name, inputs, outputs=None):
+        if model_name == self.classifier_config["name"]:
+            return self._classify(inputs, outputs)
         self.calls.append((model_name, [(i.name(), i.datatype(), list(i.shape())) for i in inputs]))
         tensors = []
         for inp in inputs:
@@ -99,6 +120,53 @@ def test_client_round_trip_equals_recognizer(exported, monkeypatch):
             remote.predict_image(b"")
         with pytest.raises(InvalidInputError):
             remote.predict(np.zeros((4, 4), np.float32))
+
+
+def test_classify_raw_scores_and_top_k(exported, monkeypatch):
+    from fer_edge.preprocess import preprocess
+
+    skimage = pytest.importorskip("skimage.data")
+    face = cv2.cvtColor(skimage.astronaut(), cv2.COLOR_RGB2BGR)[0:256, 96:352]
+    fake = FakeTritonClient(exported.repo / exported.frames, monkeypatch)
+    with Recognizer(DEFAULT_MODEL, detector=None, threads=1) as rec, \
+            TritonRecognizer("fake:8000", exported.classifier, client=fake) as remote:
+        batch = np.concatenate([preprocess(face, None, rec.card), preprocess(face[:, ::-1].copy(), None, rec.card)])
+        want = rec.backend.infer(batch)
+        np.testing.assert_allclose(remote.classify(batch), want, atol=1e-5)
+        top = remote.classify(batch, top_k=3)
+        assert [[i for _, i, _ in row] for row in top] == [list(np.argsort(-w)[:3]) for w in want]
+        assert top[0][0][2] == rec.card.labels[int(np.argmax(want[0]))]
+        with pytest.raises(InvalidInputError):
+            remote.classify(batch[0])
+
+
+def test_fake_pb_utils_names_exist_in_the_real_backend():
+    """Every name the fake offers is in the real Python backend (when nvidia-pytriton ships it): the functions in
+    its triton_python_backend_utils.py, the classes and methods as pybind11 strings in the compiled stub."""
+    import ast
+    import importlib.util as iu
+    from pathlib import Path
+
+    from fakes import fake_triton_pb_utils as fake_module
+
+    spec = iu.find_spec("pytriton")
+    if spec is None:
+        pytest.skip("nvidia-pytriton (which ships the real Python backend) is not installed")
+    dist = Path(spec.origin).parent / "tritonserver"
+    real_py = dist / "backends" / "python" / "triton_python_backend_utils.py"
+    functions = {n.name for n in ast.parse(real_py.read_text()).body if isinstance(n, ast.FunctionDef)}
+    stubs = sorted((dist / "python_backend_stubs").glob("*/triton_python_backend_stub"))
+    assert stubs, f"no Python backend stub under {dist}"
+    stub = stubs[-1].read_bytes()
+    fake = make_fake_pb_utils()
+    for name in ("get_input_tensor_by_name", "get_output_tensor_by_name"):
+        assert name in functions and callable(getattr(fake, name))
+    for cls in ("Tensor", "InferenceRequest", "InferenceResponse", "TritonError", "TritonModelException", "Logger"):
+        assert hasattr(fake, cls) and cls.encode() in stub, cls
+        methods = [m for m, v in vars(getattr(fake_module, cls)).items() if callable(v) or isinstance(v, classmethod)]
+        for method in methods:
+            if not method.startswith("_"):
+                assert method.encode() in stub, f"{cls}.{method} is not a name of the real backend"
 
 
 def test_unknown_protocol_and_missing_tritonclient(monkeypatch):
