@@ -9,14 +9,18 @@ construction: both call :func:`integrity_digest` on the serialized bytes.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
-from .card import ModelCard, card_from_metadata
+from .card import CARD_METADATA_KEY, ModelCard, card_from_metadata
 from .errors import ModelFormatError
 
 __all__ = [
     "ALGORITHM",
+    "FILE_RECORD_KEY",
+    "file_integrity_record",
+    "verify_file_integrity",
     "SCOPE",
     "ModelBytes",
     "read_model_bytes",
@@ -27,6 +31,8 @@ __all__ = [
 
 ALGORITHM = "sha256"
 SCOPE = "onnx-without-metadata+card"  # what the digest covers (recorded so a later scheme can be told apart)
+FILE_SCOPE = "onnx-without-metadata+metadata-entries"
+FILE_RECORD_KEY = "fer_edge.integrity"  # models without a card (the bundled face detectors) keep their record here
 _DOMAIN = b"fer_edge.integrity.v1\0"
 _GRAPH_FIELD = 7  # ModelProto.graph
 _METADATA_FIELD = 14  # ModelProto.metadata_props (StringStringEntryProto: key = 1, value = 2)
@@ -191,15 +197,25 @@ def read_model_bytes(path) -> bytes:
         raise ModelFormatError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
 
 
-def integrity_digest(data: bytes, card: ModelCard, where: str = "the model") -> str:
-    """Hex sha256 over every top-level field of the serialized model except its metadata, then the card."""
+def integrity_digest(data: bytes, card: Union[ModelCard, str], where: str = "the model") -> str:
+    """Hex sha256 over every top-level field of the serialized model except its metadata, then the card.
+
+    The card enters as its stored JSON object without ``integrity``, keys sorted, compact: so a later fer-edge
+    that adds card fields (with defaults) still verifies files sealed before.
+    """
     parsed = data if isinstance(data, ModelBytes) else ModelBytes(data, where)
     h = hashlib.sha256(_DOMAIN)
     for chunk in parsed.covered:
         h.update(chunk)
     h.update(b"\0card\0")
-    h.update(card.canonical_json().encode("utf-8"))
+    h.update(_canonical_card(card).encode("utf-8"))
     return h.hexdigest()
+
+
+def _canonical_card(card: Union[ModelCard, str]) -> str:
+    stored = json.loads(card.to_json() if isinstance(card, ModelCard) else card)
+    stored.pop("integrity", None)
+    return json.dumps(stored, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def integrity_record(data: bytes, card: ModelCard) -> Dict[str, Any]:
@@ -230,12 +246,59 @@ def verify_integrity(parsed: ModelBytes, card: ModelCard) -> bool:
             f"{parsed.where}: its card's integrity record {dict(record)!r} is of an unknown kind; upgrade fer-edge, "
             "or load it with check_integrity=False if you trust the file"
         )
-    digest = integrity_digest(parsed, card)
+    stored = [value for key, value in parsed.metadata if key == CARD_METADATA_KEY]
+    digest = integrity_digest(parsed, stored[0] if len(stored) == 1 else card)
     if digest != record["digest"]:
         raise ModelFormatError(
             f"{parsed.where} failed its integrity check: the graph, weights or card changed after export "
             f"(sha256 {digest[:16]}... != recorded {str(record['digest'])[:16]}...). The file is damaged or was "
             "edited: re-export or re-download it; if you edited the graph on purpose, re-seal it with "
             "`fer_edge.engines.artifact.save_onnx` or load it with check_integrity=False"
+        )
+    return True
+
+
+def _file_digest(parsed: ModelBytes) -> str:
+    h = hashlib.sha256(_DOMAIN)
+    for chunk in parsed.covered:
+        h.update(chunk)
+    h.update(b"\0metadata\0")
+    others = sorted((k, v) for k, v in parsed.metadata if k != FILE_RECORD_KEY)
+    h.update(json.dumps(others, separators=(",", ":")).encode("utf-8"))
+    return h.hexdigest()
+
+
+def file_integrity_record(data: bytes) -> str:
+    """The ``fer_edge.integrity`` metadata value (JSON) for a model without a card, serialized as ``data``: a
+    sha256 over every top-level field but the metadata, then the other metadata entries."""
+    digest = _file_digest(data if isinstance(data, ModelBytes) else ModelBytes(data))
+    return json.dumps({"algorithm": ALGORITHM, "scope": FILE_SCOPE, "digest": digest}, sort_keys=True)
+
+
+def verify_file_integrity(parsed: ModelBytes) -> bool:
+    """Check a card-less model's ``fer_edge.integrity`` entry; False when it has none.
+
+    Raises:
+        ModelFormatError: the entry does not match (the file changed after it was sealed) or is malformed.
+    """
+    values = [v for k, v in parsed.metadata if k == FILE_RECORD_KEY]
+    if not values:
+        return False
+    try:
+        if len(values) > 1:
+            raise ValueError("more than one record")
+        record = json.loads(values[0])
+        ok = (record.get("algorithm") == ALGORITHM and record.get("scope") == FILE_SCOPE
+              and isinstance(record.get("digest"), str))
+    except (ValueError, AttributeError) as exc:
+        raise ModelFormatError(
+            f"{parsed.where}: its integrity record is malformed ({exc}); the file is damaged") from exc
+    if not ok:
+        raise ModelFormatError(f"{parsed.where}: its integrity record is of an unknown kind; upgrade fer-edge")
+    digest = _file_digest(parsed)
+    if digest != record["digest"]:
+        raise ModelFormatError(
+            f"{parsed.where} failed its integrity check (sha256 {digest[:16]}... != recorded "
+            f"{record['digest'][:16]}...): the file is damaged or was edited; reinstall fer-edge or re-download it"
         )
     return True

@@ -1,8 +1,9 @@
-"""Re-seal the bundled classifiers: write the card's integrity record into fer_edge/assets/*.onnx (issue 18).
+"""Seal the bundled models: write integrity records into fer_edge/assets/*.onnx (issue 18).
 
     python tools/seal_assets.py [--check]
 
-Only the card in ``metadata_props`` changes (and its JSON copy beside the model): the script asserts that every
+Classifiers get the record in their card (and its JSON copy beside the model); the face detectors, which have no
+card, get a ``fer_edge.integrity`` metadata entry. Only ``metadata_props`` changes: the script asserts that every
 other byte of the model (graph, weights, opsets) is identical before and after, and that ONNX Runtime gives
 bit-identical outputs on a probe batch, so the weights and the accuracy in the card stay what they were.
 ``--check`` writes nothing and exits 1 when an asset is not sealed or its record does not match.
@@ -20,6 +21,7 @@ import numpy as np
 
 ASSETS = Path(__file__).resolve().parents[1] / "fer_edge" / "assets"
 CLASSIFIERS = ("ferplus_default.onnx", "ferplus_default_fp32.onnx")
+DETECTORS = ("blazeface_short.onnx", "blazeface_full.onnx", "yunet.onnx")  # no card: a metadata record
 
 
 def _outputs(path: Path, card) -> np.ndarray:
@@ -64,17 +66,71 @@ def write_sidecar(path: Path, sealed) -> None:
 
     d = json.loads(sidecar.read_text())
     d["integrity"] = sealed.integrity
-    if json.loads(sealed.to_json()) != d:
+    from fer_edge.card import ModelCard
+
+    if ModelCard.from_dict(d) != sealed:
         raise SystemExit(f"{sidecar.name} differs from the card inside {path.name}; fix it first")
     atomic_write_bytes(sidecar, (json.dumps(d, indent=2) + "\n").encode())
 
 
+def _raw_outputs(path: Path):
+    from fer_edge.engines.artifact import ort_session
+
+    session = ort_session(path)
+    feeds = {}
+    for i in session.get_inputs():
+        shape = [d if isinstance(d, int) and d > 0 else 64 for d in i.shape]
+        feeds[i.name] = np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)
+    return session.run(None, feeds)
+
+
+def seal_detector(path: Path) -> bool:
+    """Add (or refresh) the ``fer_edge.integrity`` metadata entry of a card-less asset; True when it changed."""
+    from fer_edge.engines.artifact import load_onnx
+
+    from fer_edge.atomic import atomic_write_bytes
+    from fer_edge.integrity import (
+        FILE_RECORD_KEY,
+        ModelBytes,
+        file_integrity_record,
+        read_model_bytes,
+        verify_file_integrity,
+    )
+
+    before = read_model_bytes(path)
+    parsed = ModelBytes(before, path.name)
+    try:
+        if verify_file_integrity(parsed):
+            return False
+    except Exception:  # a stale record: write a fresh one
+        pass
+    model = load_onnx(path)
+    keep = [(p.key, p.value) for p in model.metadata_props if p.key != FILE_RECORD_KEY]
+    record = file_integrity_record(model.SerializeToString())
+    del model.metadata_props[:]
+    for key, value in keep + [(FILE_RECORD_KEY, record)]:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    after = model.SerializeToString()
+    if ModelBytes(after).covered != parsed.covered:
+        raise SystemExit(f"{path.name}: re-serialising changed bytes outside the metadata; refusing to write")
+    reference = _raw_outputs(path)
+    atomic_write_bytes(path, after)
+    if not all(np.array_equal(a, b) for a, b in zip(_raw_outputs(path), reference)):
+        atomic_write_bytes(path, before)
+        raise SystemExit(f"{path.name}: outputs changed after sealing; restored the original")
+    assert verify_file_integrity(ModelBytes(after, path.name))
+    return True
+
+
 def check(path: Path) -> str:
     from fer_edge.errors import ModelFormatError
-    from fer_edge.integrity import ModelBytes, read_model_bytes, verify_integrity
+    from fer_edge.integrity import ModelBytes, read_model_bytes, verify_file_integrity, verify_integrity
 
     parsed = ModelBytes(read_model_bytes(path), path.name)
     try:
+        if path.name in DETECTORS:
+            return "sealed" if verify_file_integrity(parsed) else "NOT SEALED"
         return "sealed" if verify_integrity(parsed, parsed.card()) else "NOT SEALED"
     except ModelFormatError as exc:
         return f"MISMATCH ({exc})"
@@ -85,14 +141,15 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true", help="verify only; exit 1 if an asset is not sealed")
     args = parser.parse_args(argv)
     bad = 0
-    for name in CLASSIFIERS:
+    for name in CLASSIFIERS + DETECTORS:
         path = ASSETS / name
         if args.check:
             state = check(path)
             bad += state != "sealed"
             print(f"{name}: {state}")
         else:
-            print(f"{name}: {'sealed now' if seal(path) else 'already sealed'}")
+            changed = seal_detector(path) if name in DETECTORS else seal(path)
+            print(f"{name}: {'sealed now' if changed else 'already sealed'}")
     return 1 if bad else 0
 
 

@@ -25,6 +25,10 @@ def detector_session(path: Path, threads: Optional[int], providers: Optional[Seq
         options.intra_op_num_threads = int(threads)
     # A 0.2-1 MB detector gains nothing from a GPU round trip by default; providers= opts in.
     chosen = choose_providers(providers) if providers else ["CPUExecutionProvider"]
+    # The bundled detectors carry an integrity record (tools/seal_assets.py): a damaged copy is refused here.
+    from ..integrity import ModelBytes, read_model_bytes, verify_file_integrity
+
+    verify_file_integrity(ModelBytes(read_model_bytes(path), where=f"the face detector {Path(path).name}"))
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=chosen)
     except Exception as exc:  # ORT raises its own exception types

@@ -118,3 +118,22 @@ def test_fer_edge_info_refuses_an_edited_graph_unless_told_not_to_check(sealed, 
     assert "failed its integrity check" in capsys.readouterr().err
     assert main(["info", str(edited), "--no-integrity-check"]) == 0
     assert "NOT checked" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["blazeface_short.onnx", "blazeface_full.onnx", "yunet.onnx"])
+def test_bundled_detectors_carry_a_record_and_a_damaged_copy_is_refused(name, tmp_path):
+    from fer_edge.detect.session import detector_session
+    from fer_edge.integrity import verify_file_integrity
+    from fer_edge.recognizer import ASSETS
+
+    data = (ASSETS / name).read_bytes()
+    assert verify_file_integrity(ModelBytes(data, name)) is True
+    model = onnx.load_from_string(data)
+    init = max(model.graph.initializer, key=lambda t: len(t.raw_data))
+    w = numpy_helper.to_array(init).copy()
+    w.flat[0] += 1.0
+    init.CopyFrom(numpy_helper.from_array(w, init.name))
+    damaged = tmp_path / name
+    damaged.write_bytes(model.SerializeToString())
+    with pytest.raises(ModelFormatError, match="failed its integrity check"):
+        detector_session(damaged, threads=1, providers=None)
