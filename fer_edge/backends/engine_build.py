@@ -186,6 +186,40 @@ def timing_cache_path(config: BuildConfig, cache_dir: Optional[Path], trt, gpu: 
     return Path(cache_dir) / "timing" / f"trt-{diff.version_text(trt)}-{_slug(gpu)}-sm{cc.replace('.', '')}.cache"
 
 
+def progress_monitor(trt):
+    """A ``trt.IProgressMonitor`` showing the builder's top-level phases (tqdm bar if installed, else log lines)."""
+
+    class _Progress(trt.IProgressMonitor):
+        def __init__(self):
+            trt.IProgressMonitor.__init__(self)
+            self.bars = {}
+            self.phases: List[str] = []
+
+        def phase_start(self, phase_name, parent_phase, num_steps):
+            self.phases.append(str(phase_name))
+            if parent_phase:
+                return
+            log.info("TensorRT build: %s (%d steps)", phase_name, num_steps)
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                return
+            self.bars[phase_name] = tqdm(total=int(num_steps), desc=f"TensorRT {phase_name}", leave=False)
+
+        def step_complete(self, phase_name, step):
+            bar = self.bars.get(phase_name)
+            if bar is not None:
+                bar.update(1)
+            return True  # False would cancel the build
+
+        def phase_finish(self, phase_name):
+            bar = self.bars.pop(phase_name, None)
+            if bar is not None:
+                bar.close()
+
+    return _Progress()
+
+
 def _peak_rss_mb() -> Optional[float]:
     try:
         import resource
@@ -272,11 +306,20 @@ def build_engine(onnx_path, out, config: Optional[BuildConfig] = None, *, trt=No
         blob = tc_path.read_bytes() if tc_path.is_file() else b""
         bconfig.set_timing_cache(bconfig.create_timing_cache(blob), False)
 
+    monitor = None
+    if diff.has_progress_monitor(trt):
+        monitor = progress_monitor(trt)
+        bconfig.progress_monitor = monitor
     log.warning("Building a TensorRT %s %s engine for %s on %s (compute %s): the first build can take minutes "
                 "(up to ~10 on a Jetson); later runs load it from disk.", diff.version_text(trt), recipe.precision,
                 Path(onnx_path).name, gpu, cc)
     t0 = time.perf_counter()
-    plan = builder.build_serialized_network(network, bconfig)
+    try:
+        plan = builder.build_serialized_network(network, bconfig)
+    finally:
+        if monitor is not None:
+            for bar in monitor.bars.values():
+                bar.close()
     seconds = time.perf_counter() - t0
     if plan is None:
         said = "; ".join(logger.messages[-5:]) or "no message"

@@ -96,6 +96,11 @@ def int8_recipes(trt) -> Tuple[str, ...]:
     return ("qdq", "calibrator") if has_calibrators(trt) else ("qdq",)
 
 
+def has_progress_monitor(trt) -> bool:
+    """``IProgressMonitor`` + ``config.progress_monitor`` exist (TensorRT ≥ 10.0; 8.x builds report nothing)."""
+    return hasattr(trt, "IProgressMonitor")
+
+
 def network_flags(trt, strongly_typed: bool) -> int:
     """The ``create_network`` flags: EXPLICIT_BATCH where it must be set (8.x), STRONGLY_TYPED when asked."""
     flags = 0

@@ -48,6 +48,7 @@ class FakeTensorRT:
     build_engine = False
     max_workspace_size = False
     platform_has_fast = False
+    progress_monitor = False  # IProgressMonitor (10.0+)
     fast_int8 = True  # what platform_has_fast_int8 answers (where the version has it)
     num_dla_cores = 0
 
@@ -254,6 +255,8 @@ class FakeTensorRT:
                     self.int8_calibrator = None
                 if spec.hardware_compat is not None:
                     self.hardware_compatibility_level = trt.HardwareCompatibilityLevel.NONE
+                if spec.progress_monitor:
+                    self.progress_monitor = None
 
             def set_flag(self, flag):
                 calls.append(("config.set_flag", flag.name))
@@ -294,6 +297,21 @@ class FakeTensorRT:
 
             IBuilderConfig.set_calibration_profile = set_calibration_profile
         trt.IBuilderConfig = IBuilderConfig
+        if spec.progress_monitor:
+            class IProgressMonitor:
+                def __init__(self):
+                    pass
+
+                def phase_start(self, phase_name, parent_phase, num_steps):
+                    pass
+
+                def step_complete(self, phase_name, step):
+                    return True
+
+                def phase_finish(self, phase_name):
+                    pass
+
+            trt.IProgressMonitor = IProgressMonitor
 
         class IHostMemory:
             """The real one exposes the buffer protocol; ``bytes(plan)`` is how fer_edge reads it."""
@@ -347,6 +365,16 @@ class FakeTensorRT:
                 calibrator = getattr(config, "int8_calibrator", None)
                 if "INT8" in precision and calibrator is not None:
                     _run_calibration(calibrator, network)
+                monitor = getattr(config, "progress_monitor", None)
+                if monitor is not None:  # what the real builder reports: nested phases with steps
+                    monitor.phase_start("Building engine", None, 2)
+                    monitor.phase_start("Tactic selection", "Building engine", 3)
+                    for step in range(3):
+                        monitor.step_complete("Tactic selection", step)
+                    monitor.phase_finish("Tactic selection")
+                    for step in range(2):
+                        monitor.step_complete("Building engine", step)
+                    monitor.phase_finish("Building engine")
                 if not config._profiles and any(-1 in t.shape for t in network._inputs):
                     self.logger.log(Severity.ERROR, "dynamic input without an optimization profile")
                     return None
@@ -572,6 +600,7 @@ class FakeTensorRT10(FakeTensorRT):
     hardware_compat = {"NONE": 0, "AMPERE_PLUS": 1, "SAME_COMPUTE_CAPABILITY": 2}
     calibrators = True
     platform_has_fast = True
+    progress_monitor = True
 
 
 class FakeTensorRT11(FakeTensorRT):
@@ -585,6 +614,7 @@ class FakeTensorRT11(FakeTensorRT):
     network_flags = {"STRONGLY_TYPED": 0}
     data_types = dict(FakeTensorRT.data_types, BF16=7, INT64=8)
     hardware_compat = {"NONE": 0, "AMPERE_PLUS": 1, "SAME_COMPUTE_CAPABILITY": 2}
+    progress_monitor = True
 
 
 FAKES = {8: FakeTensorRT85, 10: FakeTensorRT10, 11: FakeTensorRT11}

@@ -380,3 +380,20 @@ def test_installed_but_broken_tensorrt_is_not_called_missing(monkeypatch):
     with pytest.raises(FerEdgeError, match="installed but cannot be imported.*libnvinfer") as err:
         import_tensorrt()
     assert not isinstance(err.value, MissingDependencyError)
+
+
+def test_build_progress_is_reported_where_tensorrt_has_a_progress_monitor(monkeypatch, onnx32, tmp_path, caplog):
+    import fer_edge.backends.engine_build as eb
+
+    made = []
+    real = eb.progress_monitor
+    monkeypatch.setattr(eb, "progress_monitor", lambda trt: made.append(real(trt)) or made[-1])
+    world = TrtWorld(monkeypatch, V10)
+    with caplog.at_level("INFO", logger="fer_edge.backends.engine_build"):
+        build(world, onnx32, tmp_path)
+    assert made and made[0].phases == ["Building engine", "Tactic selection"] and not made[0].bars
+    assert "TensorRT build: Building engine (2 steps)" in caplog.text
+    assert "first build can take minutes" in caplog.text
+    world.use(V85)  # 8.x has no IProgressMonitor: the build only logs
+    build(world, onnx32, tmp_path, name="old.engine")
+    assert len(made) == 1 and not hasattr(world.trt, "IProgressMonitor")
