@@ -35,6 +35,12 @@ class TritonPythonModel:
                 "pip install fer-edge there (numpy<2 for Triton releases whose backend stub predates numpy 2)"
             ) from exc
         self._cv2 = cv2
+        if int(np.__version__.split(".")[0]) >= 2:
+            pb_utils.Logger.log_warn(
+                f"numpy {np.__version__} in the Python backend: Triton releases whose backend stub predates numpy 2 "
+                "(measured: 2.44 and 2.51) corrupt input tensors and return empty outputs ('output tensor shape "
+                "does not match size of output'); if answers look like that, install numpy<2 in this environment"
+            )
         classifier = folder / _parameter(model_config, "classifier", "classifier.onnx")
         threads = int(_parameter(model_config, "threads", "1"))
         providers = None
