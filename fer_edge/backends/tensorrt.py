@@ -95,6 +95,9 @@ class TensorRTBackend(Backend):
         self.path = _shared.path
         self.card: ModelCard = sidecar.model_card
         self.precision = sidecar.precision
+        if self.options.cuda_graphs and not _shared.cuda.supports_graphs:
+            log.warning("cuda_graphs=True but the %s CUDA layer cannot capture graphs; running without them (use "
+                        "cuda='cuda-python')", _shared.cuda.name)
         try:
             self._open_context()
             if self.options.warmup:

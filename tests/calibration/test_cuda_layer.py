@@ -156,3 +156,44 @@ def test_pycuda_pushes_the_primary_context_and_close_pops_it_once(monkeypatch):
     assert calls == ["init", "retain 0", "push", "pop"]
     with pytest.raises(CudaError, match="device 3 does not exist"):
         PyCudaApi(3)
+
+
+def test_cuda_python_device_properties_and_graph_calls(monkeypatch):
+    """The calls TensorRTBackend makes for the sidecar identity and CUDA graphs, against a fake runtime."""
+    calls = []
+    rt = _fake_runtime(calls)
+    ok = _Err(0)
+    rt.cudaGetDeviceProperties = lambda d: (ok, types.SimpleNamespace(name=b"Orin\0\0\0", major=8, minor=7))
+    rt.cudaStreamCaptureMode = types.SimpleNamespace(cudaStreamCaptureModeThreadLocal=1)
+    rt.cudaStreamBeginCapture = lambda s, m: (calls.append(("begin", s, m)), (ok,))[1]
+    rt.cudaStreamEndCapture = lambda s: (calls.append(("end", s)), (ok, "graph"))[1]
+    rt.cudaGraphInstantiate = lambda g, f: (calls.append(("instantiate", g, f)), (ok, "exec"))[1]
+    rt.cudaGraphDestroy = lambda g: (calls.append(("destroy_graph", g)), (ok,))[1]
+    rt.cudaGraphLaunch = lambda g, s: (calls.append(("launch", g, s)), (ok,))[1]
+    rt.cudaGraphExecDestroy = lambda g: (calls.append(("destroy_exec", g)), (ok,))[1]
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", rt)
+    from fer_edge.cuda.cuda_python import CudaPythonApi
+
+    api = CudaPythonApi(device=0)
+    assert api.device_properties() == ("Orin", (8, 7)) and api.supports_graphs
+    stream = api.stream_create()
+    api.graph_capture_begin(stream)
+    graph = api.graph_capture_end(stream)
+    api.graph_launch(graph, stream)
+    api.graph_destroy(graph)
+    assert [c for c in calls if c[0] in ("begin", "end", "instantiate", "destroy_graph", "launch", "destroy_exec")] \
+        == [("begin", 5, 1), ("end", 5), ("instantiate", "graph", 0), ("destroy_graph", "graph"), ("launch", "exec", 5),
+            ("destroy_exec", "exec")]
+
+
+def test_pycuda_device_properties(monkeypatch):
+    calls = []
+    drv = _fake_pycuda_driver(calls)
+    drv.Device.name = lambda self: "Xavier "
+    drv.Device.compute_capability = lambda self: (7, 2)
+    monkeypatch.setitem(sys.modules, "pycuda", types.ModuleType("pycuda"))
+    monkeypatch.setitem(sys.modules, "pycuda.driver", drv)
+    from fer_edge.cuda.pycuda_api import PyCudaApi
+
+    with PyCudaApi(0) as api:
+        assert api.device_properties() == ("Xavier", (7, 2)) and not api.supports_graphs
