@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
 from ..atomic import atomic_path, atomic_write_bytes
-from ..card import CARD_METADATA_KEY, ModelCard
+from ..card import ModelCard
 from ..errors import FerEdgeError, InvalidInputError, ModelFormatError
 from . import trt_differences as diff
 from .engine_card import EngineCard, sha256_file, sidecar_path
@@ -147,14 +147,18 @@ def onnx_facts(onnx_path) -> Tuple[ModelCard, str, Tuple[Any, ...], bytes]:
         session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT's own exception types
         raise ModelFormatError(f"{path} is not a loadable ONNX model: {str(exc).splitlines()[0]}") from exc
-    text = session.get_modelmeta().custom_metadata_map.get(CARD_METADATA_KEY)
-    if text is None:
+    from ..integrity import ModelBytes, verify_integrity
+
+    parsed = ModelBytes(data, where=path.name)
+    card = parsed.card()  # the one-card rule shared with the runtime and the export tools
+    if card is None:
         raise ModelFormatError(f"{path.name} has no fer_edge model card; export it with `fer-edge export` so the "
                                "engine knows its labels and normalisation")
+    verify_integrity(parsed, card)  # an engine is never built from a damaged or edited ONNX
     inputs = session.get_inputs()
     if len(inputs) != 1:
         raise ModelFormatError(f"{path.name} has {len(inputs)} inputs; a classifier needs exactly one")
-    return ModelCard.from_json(text), inputs[0].name, tuple(inputs[0].shape), data
+    return card, inputs[0].name, tuple(inputs[0].shape), data
 
 
 def profile_shapes(card: ModelCard, onnx_shape, config: BuildConfig) -> List[Tuple[int, ...]]:

@@ -137,3 +137,21 @@ def test_bundled_detectors_carry_a_record_and_a_damaged_copy_is_refused(name, tm
     damaged.write_bytes(model.SerializeToString())
     with pytest.raises(ModelFormatError, match="failed its integrity check"):
         detector_session(damaged, threads=1, providers=None)
+
+
+def test_the_engine_builder_reads_the_card_by_the_same_rules(sealed, tmp_path):
+    from fer_edge.backends.engine_build import onnx_facts
+
+    path, card = sealed
+    assert onnx_facts(path)[0] == card
+    model = onnx.load(str(path))
+    model.graph.node[0].name = "edited"
+    edited = tmp_path / "edited_build.onnx"
+    edited.write_bytes(model.SerializeToString())
+    with pytest.raises(ModelFormatError, match="failed its integrity check"):
+        onnx_facts(edited)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = CARD_METADATA_KEY, card.to_json()
+    edited.write_bytes(model.SerializeToString())
+    with pytest.raises(ModelFormatError, match="carries 2 fer_edge model cards"):
+        onnx_facts(edited)
