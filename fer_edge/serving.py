@@ -102,6 +102,7 @@ class TritonRecognizer:
         if not isinstance(meta, Mapping):  # gRPC protobuf
             meta = {"name": meta.name, "version": meta.version}
         cfg = self.model_config(model)
+        params = {k: v.get("string_value", "") for k, v in cfg.get("parameters", {}).items()}
         return {
             "server": f"{meta.get('name', 'triton')} {meta.get('version', '?')}",
             "model": cfg.get("name", model or self.frames_model),
@@ -110,6 +111,9 @@ class TritonRecognizer:
                                for g in cfg.get("instance_group", [])],
             "protocol": self.protocol,
             "url": self.url,
+            # what runs inside the frames model (its Recognizer): classifier file and detector
+            "classifier": params.get("classifier", ""),
+            "detector": params.get("detector", ""),
         }
 
     # ------------------------------------------------------------------- frames
@@ -285,7 +289,9 @@ def render_triton_markdown(report: Mapping[str, Any]) -> str:
     lines = [
         f"# Triton benchmark: {s['model']}",
         "",
-        f"Server {s['server']} at {s['url']} ({s['protocol']}), model backend `{s['backend']}`, instances {groups}. "
+        f"Server {s['server']} at {s['url']} ({s['protocol']}), model backend `{s['backend']}`, instances {groups}"
+        + (f", running fer_edge.Recognizer with classifier `{s['classifier']}` and detector `{s['detector']}`"
+           if s.get("classifier") else "") + ". "
         f"{report['requests_per_client']} timed requests per client after {report['warmup']} warm-up; frames "
         f"{report['frame_shapes']}. Latency is per request, measured at the client.",
         "",

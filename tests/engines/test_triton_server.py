@@ -124,6 +124,7 @@ def test_bench_measures_the_triton_path_and_names_server_and_backend(server, tmp
     assert report["server"]["server"].startswith("triton 2.") and report["server"]["backend"] == "python"
     markdown = (out / f"triton_{server['export'].frames}.md").read_text()
     assert "model backend `python`" in markdown and report["server"]["server"] in markdown
+    assert report["server"]["classifier"] == "classifier.onnx" and "`classifier.onnx`" in markdown
 
 
 def test_grpc_client_gets_the_same_answers(server):
