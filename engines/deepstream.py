@@ -132,6 +132,7 @@ def nvinfer_config_text(source: ClassifierSource, model_file: str, labels_file: 
         ("gie-unique-id", str(config.gie_unique_id)),
         ("operate-on-gie-id", str(config.operate_on_gie_id)),
         ("operate-on-class-ids", ";".join(str(i) for i in config.operate_on_class_ids)),
+        ("classifier-type", "fer_edge_expression"),
         ("classifier-threshold", _fmt(config.classifier_threshold)),
         ("classifier-async-mode", "1" if config.async_mode else "0"),
         ("input-object-min-width", str(config.min_object[0])),

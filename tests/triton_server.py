@@ -2,11 +2,11 @@
 
 What it needs, and why (measured here with nvidia-pytriton 0.5.5 = Triton 2.44; 0.7.0 = Triton 2.51 behaves alike):
 - the wheel's ``tritonserver`` and ``backends/python`` plus the backend stub built for the backend Python's version;
-- a backend Python environment with numpy < 2: the stub is compiled against numpy 1.x's C ABI, and under numpy 2
-  ``Tensor.as_numpy()`` returns wrong values (an input [1, 2, 3] arrives as [1, 1, 1]) and outputs made with
-  ``pb_utils.Tensor(name, array)`` reach the server with 0 bytes, so the server answers "output tensor shape does not match
-  size of output" — the "first request came back empty" seen earlier. ``make test`` builds ``.venv-triton``;
-  ``FER_EDGE_TRITON_PYTHON`` may name another interpreter;
+- a backend Python environment with numpy < 2: the stub was most likely compiled against numpy 1.x's C ABI, and
+  under numpy 2 ``Tensor.as_numpy()`` returns wrong values (an input [1, 2, 3] arrives as [1, 1, 1]) and outputs
+  made with ``pb_utils.Tensor(name, array)`` reach the server with 0 bytes, so it answers "output tensor shape does
+  not match size of output" — the "first request came back empty" seen earlier. ``make test`` builds
+  ``.venv-triton``; ``FER_EDGE_TRITON_PYTHON`` may name another interpreter;
 - ``LD_LIBRARY_PATH`` starting with that interpreter's own ``libpython3.X.so`` folder: the stub otherwise links the
   system libpython, whose compiled-in stdlib differs ("'_thread.RLock' object has no attribute
   '_recursion_count'");

@@ -21,6 +21,18 @@ from fer_edge.errors import InvalidInputError, ModelFormatError
 from fer_edge.preprocess import preprocess_reference
 from fer_edge.recognizer import DEFAULT_MODEL, softmax
 
+# nvinfer's [property] key names (gstnvinfer_property_parser.h, DeepStream 6.x-9.x), the subset a classifier may use.
+NVINFER_PROPERTY_KEYS = {
+    "gie-unique-id", "process-mode", "interval", "labelfile-path", "gpu-id", "secondary-reinfer-interval",
+    "output-tensor-meta", "enable-dla", "use-dla-core", "batch-size", "network-mode", "model-engine-file",
+    "int8-calib-file", "workspace-size", "output-blob-names", "network-type", "infer-dims", "model-color-format",
+    "net-scale-factor", "offsets", "maintain-aspect-ratio", "symmetric-padding", "scaling-filter",
+    "scaling-compute-hw", "network-input-order", "onnx-file", "classifier-type", "classifier-threshold",
+    "classifier-async-mode", "input-object-min-width", "input-object-min-height", "input-object-max-width",
+    "input-object-max-height", "operate-on-gie-id", "operate-on-class-ids", "parse-classifier-func-name",
+    "custom-lib-path",
+}
+
 
 def session(path):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -39,6 +51,7 @@ def test_every_key_matches_the_card_and_graph(exported):
     groups = parse_nvinfer_config(exported["config"].read_text())
     assert list(groups) == ["property"]
     p = groups["property"]
+    assert set(p) <= NVINFER_PROPERTY_KEYS, set(p) - NVINFER_PROPERTY_KEYS  # no misspelt key nvinfer would ignore
     assert p["process-mode"] == "2" and p["network-type"] == "1"
     assert p["gie-unique-id"] == "2" and p["operate-on-gie-id"] == "1" and p["operate-on-class-ids"] == "0;2"
     assert float(p["classifier-threshold"]) == 0.25 and p["classifier-async-mode"] == "1"
