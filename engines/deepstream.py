@@ -111,6 +111,7 @@ def nvinfer_config_text(source: ClassifierSource, model_file: str, labels_file: 
     scale, offsets = nvinfer_normalisation(card)
     c, h, w = card.input_shape
     model_key = "onnx-file" if source.platform == "onnxruntime_onnx" else "model-engine-file"
+    precision = source.sidecar.get("precision", card.precision)  # an engine's own build precision wins
     props: List[Tuple[str, str]] = [
         ("gpu-id", str(config.gpu_id)),
         ("net-scale-factor", _fmt(scale)),
@@ -121,12 +122,12 @@ def nvinfer_config_text(source: ClassifierSource, model_file: str, labels_file: 
     if source.platform == "onnxruntime_onnx":
         # nvinfer builds and caches the engine here on first run (per device).
         props.append(("model-engine-file", f"{model_file}_b{config.batch_size}_gpu{config.gpu_id}_"
-                                           f"{['fp32', 'int8', 'fp16'][NETWORK_MODES[card.precision]]}.engine"))
+                                           f"{['fp32', 'int8', 'fp16'][NETWORK_MODES[precision]]}.engine"))
     props += [
         ("labelfile-path", labels_file),
         ("infer-dims", f"{c};{h};{w}"),
         ("batch-size", str(config.batch_size)),
-        ("network-mode", str(NETWORK_MODES[card.precision])),
+        ("network-mode", str(NETWORK_MODES[precision])),
         ("network-type", "1"),
         ("process-mode", "2"),
         ("gie-unique-id", str(config.gie_unique_id)),

@@ -240,7 +240,8 @@ def _source_from_engine(path: Path, onnx: Optional[str]) -> ClassifierSource:
     _check_against_card(card, inp, out, path.name)
     return ClassifierSource(path, "tensorrt_plan", card, inp, out, None,
                             sidecar={"tensorrt_version": ec.tensorrt_version, "profile_max_batch": ec.max_batch,
-                                     "gpu_name": ec.gpu_name, "compute_capability": ec.compute_capability})
+                                     "gpu_name": ec.gpu_name, "compute_capability": ec.compute_capability,
+                                     "precision": ec.precision})
 
 
 def classifier_source(model, onnx: Optional[str] = None) -> ClassifierSource:

@@ -159,6 +159,24 @@ def test_bad_inputs(tmp_path, tiny_onnx_model):
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
 
 
+def test_engines_need_probabilities_and_are_named_as_engines(tmp_path):
+    from fakes.engine_files import fake_engine
+
+    logits = write_tiny_classifier(tmp_path / "logits.onnx")
+    with pytest.raises(ModelFormatError, match="expects probabilities"):
+        deepstream_config(fake_engine(tmp_path, logits, name="logits.engine"), tmp_path / "o1")
+    card = ModelCard(labels=FERPLUS_LABELS, output="probs", precision="fp32", name="probs-model")
+    probs = write_tiny_classifier(tmp_path / "probs.onnx", card=card)
+    engine = fake_engine(tmp_path, probs, name="probs.engine")
+    paths = deepstream_config(engine, tmp_path / "o2")
+    p = parse_nvinfer_config(paths["config"].read_text())["property"]
+    assert "onnx-file" not in p and p["model-engine-file"] == "probs-model.engine"
+    assert (tmp_path / "o2" / p["model-engine-file"]).read_bytes() == engine.read_bytes()
+    assert p["network-mode"] == "2"  # the engine's build precision (fp16 in its sidecar), not the ONNX card's fp32
+    assert p["output-blob-names"] == "logits"
+    assert not (tmp_path / "o1").exists()
+
+
 def test_cli(tmp_path, tiny_onnx_model, capsys):
     out = tmp_path / "ds"
     assert cli_main(["export-deepstream", str(tiny_onnx_model), "--out", str(out), "--face-class-ids", "1",

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
+from fakes.engine_files import fake_engine
 from fakes.fake_triton_pb_utils import InferenceRequest, Tensor, make_fake_pb_utils
 from fer_edge.engines.triton import (
     TritonExportConfig,
@@ -238,25 +239,6 @@ def test_cli_unknown_kind_and_success(tmp_path, tiny_onnx_model, capsys):
 
 
 # ----------------------------------------------------------------------------------------------- engine path
-def fake_engine(tmp_path: Path, onnx: Path, *, onnx_path=True, max_batch=32, name="model.engine") -> Path:
-    """A stand-in engine file with a real EngineCard sidecar (what `fer-edge build` writes) for ``onnx``."""
-    import hashlib
-
-    from fer_edge.backends.engine_card import EngineCard
-
-    engine = tmp_path / name
-    engine.write_bytes(b"not a real engine: the export only copies it and checks its sha256")
-    EngineCard(
-        card=card_of(onnx).to_dict(), tensorrt_version="10.3.0", gpu_name="Orin", compute_capability="8.7",
-        precision="fp16", build_mode="strongly_typed", profile={"input": [[1, 1, 48, 48], [8, 1, 48, 48],
-                                                                          [max_batch, 1, 48, 48]]},
-        onnx_sha256=hashlib.sha256(onnx.read_bytes()).hexdigest(),
-        engine_sha256=hashlib.sha256(engine.read_bytes()).hexdigest(), engine_bytes=engine.stat().st_size,
-        built_utc="2026-11-30T00:00:00Z", build_seconds=1.0, onnx_path=str(onnx) if onnx_path else None,
-    ).save(engine)
-    return engine
-
-
 def test_engine_becomes_a_tensorrt_plan_model(tmp_path, tiny_onnx_model):
     engine = fake_engine(tmp_path, tiny_onnx_model)
     result = triton_repository(engine, tmp_path / "repo", TritonExportConfig(kind="gpu", max_batch=32))
