@@ -80,14 +80,17 @@ class TritonRecognizer:
             client = self._tc.InferenceServerClient(url, **kw)
         self._client = client
         self._card: Optional[ModelCard] = None
+        self._configs: Dict[str, Dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ metadata
     def model_config(self, model: Optional[str] = None) -> Dict[str, Any]:
-        """The served model's configuration as a dict."""
+        """The served model's configuration as a dict (asked once per model and kept)."""
         name = model or self.frames_model
-        if self.protocol == "grpc":
-            return _config_dict(self._client.get_model_config(name, as_json=True))
-        return _config_dict(self._client.get_model_config(name))
+        if name not in self._configs:
+            raw = (self._client.get_model_config(name, as_json=True) if self.protocol == "grpc"
+                   else self._client.get_model_config(name))
+            self._configs[name] = _config_dict(raw)
+        return self._configs[name]
 
     @property
     def card(self) -> ModelCard:
