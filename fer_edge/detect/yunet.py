@@ -250,6 +250,10 @@ class YuNet(FaceDetector):
             found = Detections(found.boxes[keep], found.scores[keep], found.landmarks[keep], YUNET_LANDMARK_NAMES)
         n = len(found) if self.max_faces is None else min(self.max_faces, len(found))
         boxes = found.boxes[:n] if self.raw_boxes else reference_boxes(found.boxes[:n])
+        with np.errstate(invalid="ignore"):  # a sliver box can round to zero size in float32: drop it
+            ok = np.isfinite(boxes).all(axis=1) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        if not np.all(ok):
+            return Detections(boxes[ok], found.scores[:n][ok], found.landmarks[:n][ok], YUNET_LANDMARK_NAMES)
         return Detections(boxes, found.scores[:n], found.landmarks[:n], YUNET_LANDMARK_NAMES)
 
     def _select(self, boxes, scores, points) -> Detections:
@@ -257,7 +261,8 @@ class YuNet(FaceDetector):
         empty = Detections.empty(YUNET_LANDMARK_NAMES)
         if scores.shape[0] == 0:
             return empty
-        widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        with np.errstate(invalid="ignore"):
+            widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         # A damaged or hostile model can return NaN/inf outputs: such candidates are dropped, never passed on.
         finite = np.isfinite(boxes).all(axis=1) & np.isfinite(points).all(axis=(1, 2)) & np.isfinite(scores)
         with np.errstate(invalid="ignore"):

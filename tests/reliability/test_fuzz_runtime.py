@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from reliability_tally import budget, record
@@ -261,6 +261,7 @@ def _detector(name):
 @fuzz_settings(0.15)
 @given(name=st.sampled_from(["blazeface", "blazeface_full", "yunet"]), seed=st.integers(0, 2**32 - 1),
        weights=st.floats(0, 1), shape=st.sampled_from([(48, 64, 3), (120, 90, 3), (200, 320, 3), (31, 17)]))
+@example(name="yunet", seed=4575, weights=0.625, shape=(48, 64, 3))  # found by make fuzz: a zero-height box
 def test_fuzz_detector_decoding(name, seed, weights, shape):
     det = _detector(name)
     real = det._session
