@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
@@ -123,6 +124,7 @@ class CudaPreprocessor:
         self.kernel = load_kernel(device) if kernel is None else kernel
         self._buffers: dict = {}
         self._stream: Optional[Stream] = None
+        self._lock = threading.RLock()  # one frame set at a time: the upload buffers are reused
         self.label = f"cuda ({getattr(self.kernel, 'label', type(self.kernel).__name__)})"
 
     # ------------------------------------------------------------------ device destination
@@ -134,6 +136,10 @@ class CudaPreprocessor:
         waits for those (the consumer queued next on ``stream`` runs after them). Returns the rows written. The
         previous call's consumer must have finished (Recognizer's ``infer_device`` returns host results).
         """
+        with self._lock:
+            return self._write(items, card, out_ptr, dtype, stream)
+
+    def _write(self, items: Sequence[WorkItem], card: ModelCard, out_ptr: int, dtype, stream: int) -> int:
         jobs = []
         for frame, boxes, margin in items:
             layout = frame_layout(frame)
@@ -191,16 +197,22 @@ class CudaPreprocessor:
         batch = np.empty((n,) + tuple(card.input_shape), dtype=np.float32)
         if n == 0:
             return batch
-        stream = self._own_stream()
-        out = self._buffer("out", batch.nbytes)
-        written = self.write(items, card, out.ptr, np.float32, stream.handle)
-        assert written == n
-        self.api.memcpy_dtoh_async(batch, out.ptr, stream)
-        stream.synchronize()
+        with self._lock:
+            stream = self._own_stream()
+            out = self._buffer("out", batch.nbytes)
+            written = self._write(items, card, out.ptr, np.float32, stream.handle)
+            if written != n:
+                raise FerEdgeError(f"the CUDA preprocessor wrote {written} rows, expected {n}")
+            self.api.memcpy_dtoh_async(batch, out.ptr, stream)
+            stream.synchronize()
         return batch
 
     def close(self) -> None:
         """Free the device buffers and the stream (idempotent)."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._stream is not None:
             try:
                 self._stream.synchronize()
