@@ -57,3 +57,28 @@ def test_arch_choice_for_run_time_compiles():
 
     with pytest.raises(CudaError, match="build the kernel on the device"):
         nvrtc_arch_options((5, 3), ["75", "87"])  # Jetson Nano with a CUDA 13 NVRTC
+
+
+def test_cmake_builds_and_installs_both_libraries(tmp_path):
+    """`make cpp_ext`'s CMake project: host library always, device library when nvcc is there; both load."""
+    import shutil
+
+    from fer_edge.preprocess.kernel_launchers import SharedLibraryKernel
+    from fer_edge.preprocess.kernel_sources import kernel_root
+
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        pytest.skip("cmake not installed")
+    has_nvcc = shutil.which("nvcc") is not None
+    build, install = tmp_path / "build", tmp_path / "lib"
+    configure = subprocess.run([cmake, "-S", str(kernel_root()), "-B", str(build), f"-DFER_INSTALL_DIR={install}",
+                                f"-DFER_BUILD_CUDA={'ON' if has_nvcc else 'OFF'}"], capture_output=True, text=True)
+    assert configure.returncode == 0, configure.stdout + configure.stderr
+    for step in (["--build", str(build), "-j2"], ["--install", str(build)]):
+        done = subprocess.run([cmake, *step], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not SharedLibraryKernel(install / "libfer_edge_preproc_host.so").device
+    if has_nvcc:
+        assert SharedLibraryKernel(install / "libfer_edge_preproc.so").device  # loads without a GPU (static cudart)
+        if nvcc_major(shutil.which("nvcc")) >= 13:
+            assert "87-real;89-real;90-real;110-real;75-virtual" in configure.stdout
