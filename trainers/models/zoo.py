@@ -2,7 +2,8 @@
 
 The generic way to put a head on any backbone is the name prefix: ``adcorre_`` (Ad-Corre head), ``arm_`` (ARM
 head), none (linear head), for backbones ``resnet18``, ``xception``, ``mobilenetv3_small``, ``mobilenetv3_large``
-``resnet50``, and ``edgenet`` (the edge CNN; ``variant=`` picks a registered EdgeNet preset, other kwargs go to
+``resnet50``, ``dlib_resnet`` (dlib's face ResNet, ``dlib_resnet.py``), and ``edgenet`` (the edge CNN; ``variant=``
+picks a registered EdgeNet preset, other kwargs go to
 ``EdgeNet``). ``resnet18_abp`` / ``resnet50_abp`` put an Accuracy Booster Plus block in every residual block and
 default to Mish (Rahadika et al. 2021); ``edgenet`` takes ``abp=True`` and ``act="mish"`` as kwargs.
 Head options are kwargs: ``k``, ``embed_dim``, ``dropout`` (Ad-Corre); ``grid``, ``dropout``, ``momentum`` (ARM);
@@ -15,6 +16,7 @@ from typing import Callable, Dict
 
 from torch import nn
 
+from .dlib_resnet import DlibResNetBackbone
 from .heads import HEADS, attach_head
 from .mobilenetv3 import LARGE, SMALL, MobileNetV3Backbone
 from .registry import create_model, register_model
@@ -53,6 +55,7 @@ BACKBONES: Dict[str, Callable] = {
     "mobilenetv3_large": lambda in_chans, num_classes, **kw: MobileNetV3Backbone(LARGE, in_chans, head_hidden=1280,
                                                                                  **kw),
     "edgenet": _edgenet,
+    "dlib_resnet": lambda in_chans, num_classes, **kw: DlibResNetBackbone(in_chans, **kw),
 }
 
 
