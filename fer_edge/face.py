@@ -13,7 +13,9 @@ class Face:
     Attributes:
         box: (x1, y1, x2, y2) in frame pixels.
         score: detector confidence (1.0 for caller-given boxes and crops).
-        landmarks: ((x, y), ...) keypoints from the detector (eyes, nose, mouth, ears), or empty.
+        landmarks: ((x, y), ...) keypoints from the detector, or empty: YuNet (default) gives 5 (right eye, left
+            eye, nose, right and left mouth corner; the person's own right/left), BlazeFace 6 (eyes, nose,
+            mouth, ears); ``Detections.landmark_names`` names them.
         label: most probable expression.
         confidence: probability of ``label``.
         probs: probability of every label, in the card's label order.

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -58,7 +59,7 @@ OPTIONS: Dict[str, Option] = {
     "threads": Option("an integer >= 1 or None", lambda v: v is None or _positive_int(v)),
     "providers": Option("a list of ONNX Runtime provider names or None",
                         lambda v: v is None or (isinstance(v, (list, tuple)) and all(isinstance(p, str) for p in v))),
-    "model_path": Option("a path to an .onnx file or None", lambda v: v is None or isinstance(v, str)),
+    "model_path": Option("a path to an .onnx file or None", lambda v: v is None or isinstance(v, (str, os.PathLike))),
 }
 
 _COMMON = ("score_threshold", "iou_threshold", "min_face", "max_faces", "threads", "providers", "model_path")

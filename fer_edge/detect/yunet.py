@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import numbers
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple, Union
 
@@ -163,8 +164,8 @@ class YuNet(FaceDetector):
             raise InvalidInputError(f"min_face must be >= 0 pixels, got {min_face}")
         if max_faces is not None and int(max_faces) < 1:
             raise InvalidInputError(f"max_faces must be >= 1 or None, got {max_faces}")
-        sizes = (input_size,) if isinstance(input_size, (int, np.integer)) else tuple(input_size)
-        if not sizes or any(int(v) != v or int(v) < _ALIGN for v in sizes):
+        sizes = (input_size,) if not isinstance(input_size, (list, tuple)) else tuple(input_size)
+        if not sizes or any(not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < _ALIGN for v in sizes):
             raise InvalidInputError(f"input_size must be an integer >= {_ALIGN} pixels (longer side of the network "
                                     f"input) or a list of them, got {input_size!r}")
         if threads is not None and int(threads) < 1:
@@ -267,8 +268,9 @@ class YuNet(FaceDetector):
         finite = np.isfinite(boxes).all(axis=1) & np.isfinite(points).all(axis=(1, 2)) & np.isfinite(scores)
         with np.errstate(invalid="ignore"):
             valid = finite & (widths > 0) & (heights > 0)
-        if self.min_face > 0:
-            valid &= np.minimum(widths, heights) >= self.min_face
+        if self.min_face > 0:  # on the boxes the caller gets (mapped unless raw_boxes)
+            shown = boxes if self.raw_boxes else reference_boxes(boxes)
+            valid &= np.minimum(shown[:, 2] - shown[:, 0], shown[:, 3] - shown[:, 1]) >= self.min_face
         if not np.all(valid):
             boxes, scores, points, widths, heights = (
                 boxes[valid], scores[valid], points[valid], widths[valid], heights[valid]

@@ -120,6 +120,11 @@ def test_min_face_and_max_faces(yunet):
         det = YuNet(threads=1, verify_below=0, raw_boxes=True, **options)
         det._session = FakeSession(out)
         assert det.detect(frame).scores.tolist() == pytest.approx(expected), options
+    # min_face applies to the boxes the caller gets: the 64 px raw box maps to 70.6 x 54 px
+    for raw, expected in ((True, [0.9]), (False, [])):
+        det = YuNet(threads=1, verify_below=0, raw_boxes=raw, min_face=60)
+        det._session = FakeSession(out)
+        assert det.detect(frame).scores.tolist() == pytest.approx(expected), raw
 
 
 def test_default_boxes_follow_the_classifier_face_box_convention():
@@ -191,6 +196,8 @@ def test_gray_and_bgra_frames(astronaut, yunet):
     ({"max_faces": 0}, "max_faces"),
     ({"input_size": 16}, "input_size must be an integer >= 32"),
     ({"input_size": []}, "input_size"),
+    ({"input_size": "big"}, "input_size"),
+    ({"input_size": 320.0}, "input_size"),
     ({"threads": 0}, "threads"),
 ])
 def test_bad_options(options, message):
