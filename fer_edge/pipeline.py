@@ -256,6 +256,7 @@ def stream(
     threads: Optional[int] = None,
     providers: Optional[Sequence[str]] = None,
     detector_options: Optional[Dict[str, Any]] = None,
+    preprocess: str = "auto",
 ) -> Stream:
     """Recognise expressions frame by frame in a video file, camera, URL, GStreamer pipeline or frames.
 
@@ -274,7 +275,7 @@ def stream(
         timeout: seconds without a new frame before the stream counts as stalled and stops cleanly.
         live: force drop-to-latest (True) or in-order (False) reading; default by source kind.
         fps: frame rate for timestamps of sources that have none (folders, iterables).
-        detector, backend, threads, providers, detector_options: for a new Recognizer.
+        detector, backend, threads, providers, detector_options, preprocess: for a new Recognizer.
 
     Returns:
         A :class:`Stream`: iterate it for :class:`FrameResult` s; ``with`` closes the camera.
@@ -304,7 +305,7 @@ def stream(
             from .recognizer import Recognizer
 
             recognizer = Recognizer(model, detector=detector, backend=backend, threads=threads, providers=providers,
-                                    detector_options=detector_options)
+                                    detector_options=detector_options, preprocess=preprocess)
         except BaseException:
             src.close()
             raise

@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-face", type=int, help="ignore faces smaller than this many pixels")
     p.add_argument("--tta", choices=["none", "flip"], help="test-time augmentation (default: the model card's; "
                    "flip = also classify the mirrored face: more accurate, ~1.6x classifier time)")
+    p.add_argument("--preprocess", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="face-crop preprocessing: cpu (OpenCV), cuda (the cpp_ext kernel; an error if it cannot run "
+                   "here), auto (the kernel with a TensorRT engine when it can run, else cpu)")
     video = p.add_argument_group("video and camera sources")
     video.add_argument("--csv", action="store_true", help="write one CSV row per face per frame to --out")
     video.add_argument("--jsonl", action="store_true", help="write one JSON line per face per frame to --out")
@@ -141,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
     detector = None if args.detector == "none" else args.detector
     done = misses = 0
     with Recognizer(args.model, detector=detector, threads=args.threads, tta=args.tta,
+                    preprocess=getattr(args, "preprocess", "auto"),
                     detector_options=detector_options(args) if detector else None) as rec:
         jsonl = open(out / "predictions.jsonl", "w") if out else None
         warm = False

@@ -172,6 +172,7 @@ def run_video(args: argparse.Namespace) -> int:
             threads=getattr(args, "threads", None),
             detector_options=options,
             smoothing=getattr(args, "smoothing", None) or "ema",
+            preprocess=getattr(args, "preprocess", "auto"),
         )
     except BaseException:
         if live is not None:

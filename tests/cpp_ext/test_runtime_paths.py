@@ -139,3 +139,18 @@ def test_a_host_build_library_is_refused_as_the_device_kernel(monkeypatch, host_
     monkeypatch.setenv(pcuda.LIBRARY_ENV, str(host_kernel.path))
     with pytest.raises(CudaError, match="host build"):
         pcuda.load_kernel()
+
+
+def test_predict_cli_preprocess_choice(tiny_onnx_model, tmp_path, capsys, monkeypatch):
+    """`fer-edge predict --preprocess`: cpu runs; cuda where the kernel cannot run is a clear error, exit 1."""
+    import cv2
+
+    from fer_edge.cli import main
+
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), np.full((40, 40), 250, np.uint8))
+    args = ["predict", str(image), "--model", str(tiny_onnx_model), "--detector", "none", "--threads", "1"]
+    assert main(args + ["--preprocess", "cpu"]) == 0
+    monkeypatch.setattr(pcuda, "available", lambda: pcuda.KernelAvailability(False, "", "no CUDA driver (test)"))
+    assert main(args + ["--preprocess", "cuda"]) == 1
+    assert "cannot run here: no CUDA driver (test)" in capsys.readouterr().err
