@@ -66,7 +66,9 @@ EXTRAS = {
             # ROS bag and live-view tests: the [ros] and [foxglove] extras plus an independent MCAP decoder and a
             # WebSocket client.
             "rosbags>=0.10", "mcap>=1.1", "mcap-ros2-support", "foxglove-sdk>=0.14", "websockets",
-            "nvidia-cuda-nvrtc"],  # NVRTC compile test of the preprocessing kernel
+            "nvidia-cuda-nvrtc",  # NVRTC compile test of the preprocessing kernel
+            # dlib itself (prebuilt wheel) for the dlib_resnet parity tests against compute_face_descriptor
+            'dlib-bin; platform_system == "Linux" and platform_machine == "x86_64"'],
 }
 OPT_IN = ("trt", "pycuda", "modelopt", "nvrtc")
 EXTRAS["all"] = sorted({d for k, deps in EXTRAS.items() if k not in OPT_IN for d in deps})
