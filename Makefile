@@ -3,8 +3,11 @@ SHELL  := /bin/bash
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# The CPU build of torch is pinned first so the [train] extra never pulls the multi-GB CUDA build.
+# torch is installed before the [train] extra by tools/install_torch.py: a local/non-CUDA build as pip resolves it,
+# else PyTorch's CPU wheel index when reachable (PyPI's Linux torch is the multi-GB CUDA build), else PyPI.
+# The version pin alone does not avoid the CUDA build.
 TORCH  ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 PYTEST_ARGS ?=
 BENCH_MODEL ?=
 # A real Triton server for the serving tests: nvidia-pytriton bundles tritonserver 2.44 and its Python backend, whose
@@ -24,7 +27,7 @@ $(VENV)/.runtime: $(BIN)/python setup.py
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	$(BIN)/pip install -q $(TORCH)
+	TORCH_INDEX=$(TORCH_INDEX) $(BIN)/python tools/install_torch.py $(TORCH)
 	$(BIN)/pip install -q -e '.[dev,train,export,plot,cuda,serve]'
 	touch $@
 
