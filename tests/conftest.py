@@ -20,18 +20,10 @@ def _has(module: str) -> bool:
 
 
 def _has_cuda_device() -> bool:
-    if _has("torch"):
-        import torch
+    """Through the runtime's own CUDA layer (cuda-python or pycuda), not torch: a GPU image without torch counts."""
+    from fer_edge.cuda import gpu_count
 
-        if torch.cuda.is_available():
-            return True
-    try:  # a GPU machine without torch (the TensorRT runtime needs only cuda-python)
-        from cuda.bindings import runtime
-
-        err, count = runtime.cudaGetDeviceCount()
-        return int(err) == 0 and count > 0
-    except Exception:  # noqa: BLE001 - no cuda-python, no driver: no device
-        return False
+    return gpu_count() > 0
 
 
 def pytest_collection_modifyitems(config, items):
@@ -58,3 +50,29 @@ def shared_data() -> Path:
 def tiny_onnx_model(tmp_path_factory) -> Path:
     """A fixed-weight 8-class gray 48×48 ONNX classifier with a FER+ card (bright → happiness, dark → surprise)."""
     return write_tiny_classifier(tmp_path_factory.mktemp("models") / "tiny.onnx")
+
+
+@pytest.fixture(autouse=True)
+def _backends_are_closed(request):
+    """Every ONNX Runtime backend a test (or its function-scoped fixtures) opens must be closed by the end.
+
+    Wider-scoped fixtures are set up before this one, so the models they share are not counted.
+    """
+    from fer_edge.backends.onnxruntime import OnnxRuntimeBackend
+
+    opened = []
+    original = OnnxRuntimeBackend.__init__
+
+    def tracking_init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        opened.append(self)
+
+    OnnxRuntimeBackend.__init__ = tracking_init
+    try:
+        yield
+    finally:
+        OnnxRuntimeBackend.__init__ = original
+    left_open = [str(b.path) for b in opened if getattr(b, "_session", None) is not None]
+    if left_open:
+        pytest.fail(f"{request.node.nodeid} left {len(left_open)} backend(s) open: {left_open[:3]}; close them "
+                    "(`with backend_from_path(...) as b:` / `with Recognizer(...) as rec:`)", pytrace=False)

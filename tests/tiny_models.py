@@ -52,3 +52,19 @@ def write_tiny_classifier(path: Path, *, card=None, classes: int = 8, channels: 
         helper.set_model_props(model, {CARD_METADATA_KEY: card.to_json()})
     onnx.save(model, str(path))
     return path
+
+
+def card_of(path):
+    """The card a runtime backend reads from ``path`` (the backend is opened and closed again)."""
+    from fer_edge.backends import backend_from_path
+
+    with backend_from_path(path, threads=1) as backend:
+        return backend.card
+
+
+def infer_once(path, x):
+    """Outputs of ``path`` on ``x`` through a runtime backend that is closed afterwards."""
+    from fer_edge.backends import backend_from_path
+
+    with backend_from_path(path, threads=1) as backend:
+        return backend.infer(x)

@@ -6,6 +6,7 @@ what ships; FER2013-derived test sets are reported with and without the duplicat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -51,13 +52,16 @@ def backend_logits(backend, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------- top level
+@contextlib.contextmanager
 def logits_runner(model_path: Path, *, threads: Optional[int] = None, batch_size: int = 256):
-    """(predict(x) -> logits, card, runner name) for a checkpoint or an exported model file."""
+    """``with logits_runner(path) as (predict, card, runner_name):`` for a checkpoint or an exported model file;
+    a runtime backend opened for it is closed on exit."""
     if model_path.suffix.lower() in (".onnx", ".engine", ".plan"):
         from fer_edge.backends import backend_from_path
 
-        backend = backend_from_path(str(model_path), threads=threads)
-        return (lambda x: backend_logits(backend, x, batch_size)), backend.card, "runtime:" + type(backend).__name__
+        with backend_from_path(str(model_path), threads=threads) as backend:
+            yield (lambda x: backend_logits(backend, x, batch_size)), backend.card, "runtime:" + type(backend).__name__
+        return
     import torch
 
     from .checkpoint import model_from_checkpoint
@@ -65,7 +69,7 @@ def logits_runner(model_path: Path, *, threads: Optional[int] = None, batch_size
     if threads:
         torch.set_num_threads(int(threads))
     model, card = model_from_checkpoint(model_path)
-    return (lambda x: torch_logits(model, torch.from_numpy(x), batch_size)), card, "torch"
+    yield (lambda x: torch_logits(model, torch.from_numpy(x), batch_size)), card, "torch"
 
 
 def evaluate_model_file(
@@ -90,8 +94,9 @@ def evaluate_model_file(
         dict with "model", "data", "split", "all" metrics and, when the dataset flags duplicate-leak images,
         "without_leak".
     """
+    from fer_edge.datasets import limit_splits, load_dataset
+
     from .arrays import arrays_from_split
-    from .data import limit_splits, load_dataset
 
     model_path = Path(model_path)
     if not model_path.exists():
@@ -107,13 +112,13 @@ def evaluate_model_file(
     if split not in data.splits:
         raise InvalidInputError(f"{data_path}: has no {split!r} split (available: {sorted(data.splits)})")
 
-    predict, card, kind = logits_runner(model_path, threads=threads, batch_size=batch_size)
-    mapping = _label_mapping(data.labels, card.labels, str(data_path), str(model_path))
-    sp = arrays_from_split(data.splits[split], card, where=f"{data_path}:{split}", progress=True)
-    x = sp.x
-    logits = predict(x)
-    if tta_flip:
-        logits = logits + predict(np.ascontiguousarray(x[..., ::-1]))
+    with logits_runner(model_path, threads=threads, batch_size=batch_size) as (predict, card, kind):
+        mapping = _label_mapping(data.labels, card.labels, str(data_path), str(model_path))
+        sp = arrays_from_split(data.splits[split], card, where=f"{data_path}:{split}", progress=True)
+        x = sp.x
+        logits = predict(x)
+        if tta_flip:
+            logits = logits + predict(np.ascontiguousarray(x[..., ::-1]))
     y_pred = logits.argmax(1)
     y_true = np.where(sp.labels >= 0, mapping[sp.labels], -1)
     leak = sp.leak

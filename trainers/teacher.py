@@ -14,9 +14,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from fer_edge.atomic import atomic_path
+from fer_edge.datasets import LabelledData, Split
 from fer_edge.errors import InvalidInputError
-
-from .data import LabelledData, Split
 
 logger = logging.getLogger(__name__)
 FORMAT = "fer_edge.teacher/1"
@@ -36,8 +35,9 @@ def teacher_targets(models: Sequence, data_path, *, dataset: str = "auto", split
     Each model's logits (averaged with the mirrored image when ``tta_flip``) are divided by ``temperature``,
     turned into probabilities and averaged over models. Rows keep the dataset order so training can pair them.
     """
+    from fer_edge.datasets import load_dataset
+
     from .arrays import arrays_from_split
-    from .data import load_dataset
     from .evaluate import _label_mapping, logits_runner
 
     if not models:
@@ -52,19 +52,19 @@ def teacher_targets(models: Sequence, data_path, *, dataset: str = "auto", split
         path = Path(path)
         if not path.is_file():
             raise InvalidInputError(f"teacher model not found: {path}")
-        predict, card, _ = logits_runner(path, threads=threads, batch_size=batch_size)
-        mapping = _label_mapping(data.labels, card.labels, str(data_path), str(path))
-        if list(mapping[:-1]) != list(range(len(data.labels))) or card.num_classes != data.num_classes:
-            raise InvalidInputError(f"{path}: its labels {list(card.labels)} are not the dataset's "
-                                    f"{list(data.labels)} in the same order; a teacher must share the label order")
-        arrays = arrays_from_split(data.splits[split], card, where=f"{data_path}:{split}", progress=True)
-        if arrays.skipped:
-            raise InvalidInputError(f"{data_path}:{split}: {arrays.skipped} unreadable images; teacher rows would not "
-                                    "line up with the training rows — fix or remove those images first")
-        logits = predict(arrays.x)
-        if tta_flip:
-            logits = (logits + predict(np.ascontiguousarray(arrays.x[..., ::-1]))) / 2
-        p = _softmax(np.asarray(logits, np.float64) / temperature)
+        with logits_runner(path, threads=threads, batch_size=batch_size) as (predict, card, _):
+            mapping = _label_mapping(data.labels, card.labels, str(data_path), str(path))
+            if list(mapping[:-1]) != list(range(len(data.labels))) or card.num_classes != data.num_classes:
+                raise InvalidInputError(f"{path}: its labels {list(card.labels)} are not the dataset's "
+                                        f"{list(data.labels)} in the same order; a teacher must share the label order")
+            arrays = arrays_from_split(data.splits[split], card, where=f"{data_path}:{split}", progress=True)
+            if arrays.skipped:
+                raise InvalidInputError(f"{data_path}:{split}: {arrays.skipped} unreadable images; teacher rows would "
+                                        "not line up with the training rows — fix or remove those images first")
+            logits = predict(arrays.x)
+            if tta_flip:
+                logits = (logits + predict(np.ascontiguousarray(arrays.x[..., ::-1]))) / 2
+            p = _softmax(np.asarray(logits, np.float64) / temperature)
         probs = p if probs is None else probs + p
         logger.info("teacher %s: %s accuracy on its hard labels %.4f", path.name, split,
                     float(np.mean(p.argmax(1)[arrays.labels >= 0] == arrays.labels[arrays.labels >= 0])))

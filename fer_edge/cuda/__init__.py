@@ -11,7 +11,8 @@ from typing import Optional
 from ..errors import InvalidInputError, MissingDependencyError
 from .base import CudaApi, CudaError, DeviceBuffer, PinnedBuffer, Stream
 
-__all__ = ["IMPLEMENTATIONS", "CudaApi", "CudaError", "DeviceBuffer", "PinnedBuffer", "Stream", "cuda_api"]
+__all__ = ["IMPLEMENTATIONS", "CudaApi", "CudaError", "DeviceBuffer", "PinnedBuffer", "Stream", "cuda_api",
+           "gpu_count"]
 
 #: name → (module, class); tried in this order by ``cuda_api()``.
 IMPLEMENTATIONS = {
@@ -49,3 +50,19 @@ def cuda_api(name: Optional[str] = None, device: int = 0) -> CudaApi:
     if name is None:
         raise MissingDependencyError("cuda-python", "cuda", "GPU buffers and streams (or install pycuda)") from last
     raise last
+
+
+def gpu_count() -> int:
+    """CUDA devices usable through this layer (cuda-python or pycuda); 0 without either, a driver or a GPU.
+
+    How the runtime (and the test suite) asks "is there a GPU?" without torch: a Jetson image may carry pycuda
+    and TensorRT but no torch.
+    """
+    try:
+        api = cuda_api()
+    except (MissingDependencyError, CudaError):
+        return 0
+    try:
+        return int(api.device_count())
+    finally:
+        api.close()

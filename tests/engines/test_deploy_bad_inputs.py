@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from fakes.tiny_fer import LABELS, SIZE, make_card
+from tiny_models import card_of  # noqa: E402
 
 from fer_edge.errors import InvalidInputError, ModelFormatError
 
@@ -140,12 +141,11 @@ def test_cli_export_and_quantize_end_to_end(trained_checkpoint, tmp_path):
     import cv2
     from fakes.tiny_fer import synthetic_crops
 
-    from fer_edge.backends import backend_from_path
     from fer_edge.cli import main
 
     out = tmp_path / "m.onnx"
     assert main(["export", str(trained_checkpoint), "-o", str(out)]) == 0
-    assert backend_from_path(out).card.provenance["history"][-1]["step"] == "simplify"
+    assert card_of(out).provenance["history"][-1]["step"] == "simplify"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "side files left by export"
     imgs, labels = synthetic_crops(32, seed=9)
     for i, (im, lab) in enumerate(zip(imgs, labels)):
@@ -154,11 +154,11 @@ def test_cli_export_and_quantize_end_to_end(trained_checkpoint, tmp_path):
     assert main(["quantize", str(out), "--calib", str(tmp_path / "calib"), "--size", "16",
                  "--trt-cache", str(tmp_path / "m.cache"), "--report", str(tmp_path / "calib")]) == 0
     int8 = tmp_path / "m.int8.onnx"
-    assert backend_from_path(int8).card.precision == "int8"
+    assert card_of(int8).precision == "int8"
     assert (tmp_path / "m.cache").read_text().startswith("TRT-8502-EntropyCalibration2\ninput: ")
     assert (tmp_path / "m.int8.report.json").is_file() and (tmp_path / "m.int8.report.md").is_file()
     assert main(["quantize", str(out), "--precision", "fp16"]) == 0
-    assert backend_from_path(tmp_path / "m.fp16.onnx").card.precision == "fp16"
+    assert card_of(tmp_path / "m.fp16.onnx").precision == "fp16"
 
 
 @pytest.mark.torch

@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 from fakes.tiny_fer import make_card, synthetic_crops
+from tiny_models import card_of, infer_once  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -23,7 +24,6 @@ def _torch_logits(ckpt, x):
 
 
 def test_int8_agrees_with_torch_in_runtime_backend(pipeline, trained_checkpoint):
-    from fer_edge.backends import backend_from_path
     from fer_edge.preprocess import preprocess
 
     card = make_card()
@@ -32,21 +32,19 @@ def test_int8_agrees_with_torch_in_runtime_backend(pipeline, trained_checkpoint)
     ref = _torch_logits(trained_checkpoint, x)
     assert (ref.argmax(1) == labels).mean() > 0.9, "the in-test training did not learn the synthetic task"
     for step in STEPS:
-        backend = backend_from_path(pipeline[step].path, threads=1)
-        got = backend.infer(x)
+        got = infer_once(pipeline[step].path, x)
         agree = float((got.argmax(1) == ref.argmax(1)).mean())
         assert agree >= 0.98, (step, agree)
         if step != "int8":
             assert np.abs(got - ref).max() < 1e-3, step
-    assert backend_from_path(pipeline["int8"].path).card.precision == "int8"
+    assert card_of(pipeline["int8"].path).precision == "int8"
 
 
 def test_card_survives_every_step_field_by_field(pipeline):
-    from fer_edge.backends import backend_from_path
 
     original = make_card()
     for step in STEPS:
-        card = backend_from_path(pipeline[step].path, threads=1).card
+        card = card_of(pipeline[step].path)
         assert card == pipeline[step].card
         assert card.integrity["digest"] and card.integrity != original.integrity  # every step seals its output
         for f in dataclasses.fields(original):
@@ -56,7 +54,7 @@ def test_card_survives_every_step_field_by_field(pipeline):
         for key, value in original.provenance.items():
             assert card.provenance[key] == value, (step, key)
         assert card.provenance["history"][-1]["step"] == ("quantize" if step == "int8" else step)
-    cards = {s: backend_from_path(pipeline[s].path).card for s in STEPS}
+    cards = {s: card_of(pipeline[s].path) for s in STEPS}
     assert cards["export"].precision == cards["simplify"].precision == "fp32"
     assert cards["int8"].precision == "int8"
     assert [h["step"] for h in cards["int8"].provenance["history"]] == ["export", "simplify", "quantize"]
@@ -89,9 +87,9 @@ def test_probs_output(trained_checkpoint, tmp_path):
     from fer_edge.backends import backend_from_path
 
     res = onnx_from_checkpoint(trained_checkpoint, tmp_path / "p.onnx", ExportConfig(output="probs"))
-    backend = backend_from_path(res.path, threads=1)
-    assert backend.card.output == "probs"
-    out = backend.infer(np.zeros((3,) + backend.card.input_shape, np.float32))
+    with backend_from_path(res.path, threads=1) as backend:
+        assert backend.card.output == "probs"
+        out = backend.infer(np.zeros((3,) + backend.card.input_shape, np.float32))
     np.testing.assert_allclose(out.sum(1), 1.0, atol=1e-5)
 
 

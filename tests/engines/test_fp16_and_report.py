@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from fakes.tiny_fer import LABELS, make_card, synthetic_crops
+from tiny_models import card_of, infer_once  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -22,21 +23,19 @@ def test_fp16_keeps_fp32_io_and_card(fp16_result, pipeline):
     import onnx
     from onnx import TensorProto
 
-    from fer_edge.backends import backend_from_path
-
     model = onnx.load(str(fp16_result.path))
     assert model.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
     assert model.graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
     assert {i.data_type for i in model.graph.initializer if i.data_type in (1, 10)} == {TensorProto.FLOAT16}
-    backend = backend_from_path(fp16_result.path, threads=1)
+    card = card_of(fp16_result.path)
     parent = pipeline["simplify"].card
-    assert backend.card.precision == "fp16"
-    assert backend.card.integrity and backend.card.integrity != parent.integrity  # fp16 seals its own output
-    assert backend.card.replace(precision="fp32", provenance=parent.provenance, integrity=parent.integrity) == parent
-    assert backend.card.provenance["history"][-1]["step"] == "fp16"
-    x = np.random.default_rng(0).standard_normal((5,) + backend.card.input_shape).astype(np.float32)
-    ref = backend_from_path(pipeline["simplify"].path, threads=1).infer(x)
-    got = backend.infer(x)
+    assert card.precision == "fp16"
+    assert card.integrity and card.integrity != parent.integrity  # fp16 seals its own output
+    assert card.replace(precision="fp32", provenance=parent.provenance, integrity=parent.integrity) == parent
+    assert card.provenance["history"][-1]["step"] == "fp16"
+    x = np.random.default_rng(0).standard_normal((5,) + card.input_shape).astype(np.float32)
+    ref = infer_once(pipeline["simplify"].path, x)
+    got = infer_once(fp16_result.path, x)
     assert got.dtype == np.float32 and np.abs(got - ref).max() < 0.05
     assert fp16_result.details["agreement"] >= 0.98
 

@@ -61,10 +61,15 @@ def test_ort_target_graph_is_uint8_activations_and_per_channel_int8_weights(ort_
 @pytest.mark.torch
 def test_ort_target_runs_agrees_with_fp32_and_keeps_the_card(pipeline, ort_int8):
     from fer_edge.backends import backend_from_path
+
+    with backend_from_path(pipeline["simplify"].path, threads=1) as fp32, \
+            backend_from_path(ort_int8.path, threads=1) as int8:
+        _check_ort_int8(fp32, int8)
+
+
+def _check_ort_int8(fp32, int8):
     from fer_edge.preprocess import preprocess
 
-    fp32 = backend_from_path(pipeline["simplify"].path, threads=1)
-    int8 = backend_from_path(ort_int8.path, threads=1)
     assert int8.card.precision == "int8"
     assert int8.card.labels == fp32.card.labels == LABELS
     last = int8.card.provenance["history"][-1]
@@ -97,8 +102,8 @@ def test_tensorrt_target_unchanged_and_rule_check_skipped_only_for_ort(pipeline,
 @pytest.mark.torch
 def test_cli_target_onnxruntime(pipeline, tmp_path):
     import onnx
+    from tiny_models import card_of
 
-    from fer_edge.backends import backend_from_path
     from fer_edge.cli import main
 
     calib = tmp_path / "calib.npz"
@@ -107,8 +112,7 @@ def test_cli_target_onnxruntime(pipeline, tmp_path):
     out = tmp_path / "cli.int8.onnx"
     assert main(["quantize", str(pipeline["simplify"].path), "--calib", str(calib), "--size", "32",
                  "--target", "onnxruntime", "-o", str(out)]) == 0
-    be = backend_from_path(out, threads=1)
-    assert be.card.provenance["history"][-1]["target"] == "onnxruntime"
+    assert card_of(out).provenance["history"][-1]["target"] == "onnxruntime"
     inits = _initializers(onnx.load(str(out)))
     zps = [inits[n.input[2]] for n in onnx.load(str(out)).graph.node if n.op_type == "QuantizeLinear"]
     assert zps and all(z.dtype == np.uint8 for z in zps)

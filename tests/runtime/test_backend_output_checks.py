@@ -35,9 +35,9 @@ def test_bad_outputs_are_typed_errors_at_load_and_per_call(tool, tmp_path, graph
         backend_from_path(path)  # warm-up runs two rows
     from fer_edge.backends.onnxruntime import OnnxRuntimeBackend
 
-    backend = OnnxRuntimeBackend(path, warmup=False)
-    with pytest.raises(ModelFormatError, match=message):
-        backend.infer(np.zeros((2, 1, 48, 48), np.float32))
+    with OnnxRuntimeBackend(path, warmup=False) as backend:
+        with pytest.raises(ModelFormatError, match=message):
+            backend.infer(np.zeros((2, 1, 48, 48), np.float32))
 
 
 def test_uint8_input_graph_is_refused_at_load(tool, tmp_path):

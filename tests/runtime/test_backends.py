@@ -32,9 +32,9 @@ def test_cpu_provider_is_always_chosen_last():
     ([[0.0]], "numpy array"),
 ])
 def test_infer_validates_input(tiny_onnx_model, batch, message):
-    backend = backend_from_path(tiny_onnx_model, threads=1)
-    with pytest.raises(InvalidInputError, match=message):
-        backend.infer(batch)
+    with backend_from_path(tiny_onnx_model, threads=1) as backend:
+        with pytest.raises(InvalidInputError, match=message):
+            backend.infer(batch)
 
 
 def test_model_without_card_needs_an_explicit_card(tmp_path):
@@ -44,7 +44,8 @@ def test_model_without_card_needs_an_explicit_card(tmp_path):
     card = ModelCard(labels=FERPLUS_LABELS)
     with pytest.warns(UserWarning, match="no model card"):
         backend = OnnxRuntimeBackend(path, card=card)
-    assert backend.card is card
+    with backend:
+        assert backend.card is card
 
 
 def test_card_label_count_must_match_the_graph(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 import types
@@ -10,8 +11,13 @@ import types
 import numpy as np
 import pytest
 
-from fer_edge.cuda import CudaError, cuda_api
+from fer_edge.cuda import CudaError, cuda_api, gpu_count
 from fer_edge.errors import InvalidInputError, MissingDependencyError
+
+# What cudaGetDeviceCount reports on a machine without a usable GPU or driver.
+NO_GPU_ERRORS = {"cudaErrorNoDevice", "cudaErrorInsufficientDriver", "cudaErrorInitializationError",
+                 "cudaErrorSystemDriverMismatch", "cudaErrorCompatNotSupportedOnDevice", "cudaErrorNotPermitted",
+                 "cudaErrorDevicesUnavailable", "cudaErrorOperatingSystem"}
 
 
 def test_importing_the_layer_loads_no_cuda_library():
@@ -40,7 +46,11 @@ def test_cuda_python_without_a_gpu_raises_a_clear_error():
     try:
         api = CudaPythonApi()
     except CudaError as exc:
-        assert "driver" in str(exc).lower() or "device" in str(exc).lower()
+        # The runtime's own error, named and coded, with the driver's explanation (not just our advice line):
+        # one of the errors CUDA gives for "no usable GPU or driver" on a machine without one.
+        m = re.match(r"CUDA error (cudaError\w+) \((\d+)\): ([^;]+); check the NVIDIA driver", str(exc))
+        assert m, str(exc)
+        assert m.group(1) in NO_GPU_ERRORS and int(m.group(2)) != 0 and m.group(3).strip(), str(exc)
     else:  # a machine with a GPU: the layer must work for real
         buf = api.malloc(64)
         host = np.arange(16, dtype=np.float32)
@@ -197,3 +207,17 @@ def test_pycuda_device_properties(monkeypatch):
 
     with PyCudaApi(0) as api:
         assert api.device_properties() == ("Xavier", (7, 2)) and not api.supports_graphs
+
+
+def test_gpu_count_asks_the_cuda_layer_not_torch(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # a Jetson image without torch still finds its GPU
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", _fake_runtime([]))
+    assert gpu_count() == 1
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", None)
+    monkeypatch.setitem(sys.modules, "pycuda", None)
+    monkeypatch.setitem(sys.modules, "pycuda.driver", None)
+    assert gpu_count() == 0
+    calls = []
+    monkeypatch.setitem(sys.modules, "pycuda", types.ModuleType("pycuda"))
+    monkeypatch.setitem(sys.modules, "pycuda.driver", _fake_pycuda_driver(calls))
+    assert gpu_count() == 1 and calls[-1] == "pop"  # the primary context pushed to count is popped again
