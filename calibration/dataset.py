@@ -411,9 +411,51 @@ def calibration_set_from_reader(
     return CalibrationSet(inputs, labels[idx] if has_labels else None, name)
 
 
+def calibration_set_from_dataset(
+    path, card: ModelCard, *, dataset: str = "auto", split: str = "train", size: int = DEFAULT_SIZE, seed: int = 0,
+) -> CalibrationSet:
+    """Calibration set from any layout the dataset readers know (``fer_edge.datasets``: FER+ csv or folders,
+    RAF-DB, AffectNet, ...): a class-balanced subset of ``split``, labels mapped onto the card's by name."""
+    from fer_edge.datasets import load_dataset
+
+    data = load_dataset(path, dataset, check=False)
+    if split not in data.splits:
+        raise InvalidInputError(f"{path}: has no {split!r} split (available: {sorted(data.splits)})")
+    part = data.splits[split]
+    low = [x.lower() for x in card.labels]
+    to_card = np.asarray([low.index(x.lower()) if x.lower() in low else -1 for x in data.labels] + [-1], np.int64)
+    labels = to_card[part.labels]  # -1 (no label) stays -1 through the sentinel
+    order = balanced_subset(len(part), labels, size=min(size, len(part)), seed=seed)
+    inputs, kept = [], []
+    for i in order:
+        img = part.images[i]
+        if isinstance(img, (str, Path)):
+            img = _read_image(Path(img))
+            if img is None:
+                continue
+        box = None if part.boxes is None else part.boxes[i]
+        inputs.append(preprocess(img, box, card))
+        kept.append(i)
+    if not inputs:
+        raise InvalidInputError(f"{path}:{split}: none of the {len(order)} sampled images could be read")
+    has_labels = bool(np.any(labels[kept] >= 0))
+    return CalibrationSet(np.concatenate(inputs), labels[kept] if has_labels else None, f"{path}[{split}]")
+
+
 def calibration_set_from_path(path, card: ModelCard, **kw: Any) -> CalibrationSet:
-    """Dispatch on what ``path`` is: folder → images, .npz → arrays, video suffix → video."""
+    """Dispatch on what ``path`` is: a dataset layout the readers recognise (FER+ csv/folders, RAF-DB, AffectNet)
+    → that dataset's train split; other folder → images; .npz → arrays; video suffix → video."""
+    from fer_edge.datasets import guess_dataset
+
     path = Path(path)
+    if path.exists() and path.suffix.lower() != ".npz":
+        try:
+            layout = guess_dataset(path)
+        except InvalidInputError:
+            layout = None
+        if layout not in (None, "folder", "npz"):
+            return calibration_set_from_dataset(path, card, dataset=layout,
+                                                **{k: v for k, v in kw.items() if k in ("size", "seed")})
     if path.is_dir():
         return calibration_set_from_images(path, card, **kw)
     if not path.exists():

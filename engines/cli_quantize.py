@@ -16,7 +16,8 @@ REQUIRES = (("onnx", "export"),)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("onnx", help="FP32 .onnx with a fer_edge card (from `fer-edge export`)")
-    parser.add_argument("--calib", help="calibration data: image folder, video or .npz (needed for int8)")
+    parser.add_argument("--calib", help="calibration data: image folder, video, .npz or a dataset layout (FER+ csv, "
+                        "RAF-DB, AffectNet; see docs/training.md) (needed for int8)")
     parser.add_argument("--precision", choices=("int8", "fp16"), default="int8")
     parser.add_argument("-o", "--output", help="output .onnx (default: <stem>.int8.onnx / <stem>.fp16.onnx)")
     parser.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax",

@@ -30,7 +30,7 @@ COMMANDS = {
     "export-triton": ("fer_edge.engines.cli_export_triton", "write a Triton Inference Server model repository"),
     "eval-detector": ("fer_edge.commands.eval_detector", "measure face detectors on labelled face boxes"),
     "export-deepstream": ("fer_edge.engines.cli_export_deepstream", "write a DeepStream nvinfer classifier config"),
-    "data": ("fer_edge.trainers.cli_data", "build a training archive from public downloads (FER+: ferplus.npz)"),
+    "data": ("fer_edge.commands.data", "build a training archive from public downloads (FER+: ferplus.npz)"),
 }
 
 

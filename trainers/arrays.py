@@ -15,10 +15,9 @@ import cv2
 import numpy as np
 
 from fer_edge.card import ModelCard
+from fer_edge.datasets import Split
 from fer_edge.errors import InvalidInputError
 from fer_edge.preprocess import preprocess
-
-from .data import Split
 
 logger = logging.getLogger(__name__)
 

@@ -7,13 +7,16 @@ import json
 import logging
 import sys
 
+from fer_edge.datasets import dataset_names
+
 logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="checkpoint (.ckpt) or exported model (.onnx / .engine)")
     parser.add_argument("--data", required=True, help="dataset file or folder (same readers as training)")
-    parser.add_argument("--dataset", default="auto", help="reader name (default: guessed from the path)")
+    parser.add_argument("--dataset", default="auto", choices=("auto",) + dataset_names(),
+                        help="reader name (default: auto, guessed from the path)")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate")
     parser.add_argument("--ferplus-csv", default="", help="fer2013.csv matching a fer2013new.csv dataset")
     parser.add_argument("--labels", default="", help="alternative label set stored in the .npz (e.g. fer2013: "

@@ -8,6 +8,8 @@ import shlex
 import sys
 from typing import List, Optional
 
+from fer_edge.datasets import dataset_names
+
 logger = logging.getLogger(__name__)
 
 # What this command needs beyond the runtime, checked by the CLI before it runs.
@@ -16,8 +18,7 @@ REQUIRES = (("torch", "train"), ("yaml", "train"), ("tqdm", "train"))
 # Explicit flags for the settings changed most often; anything else via --set key=value.
 _FLAGS = (
     ("--data", "data", str, "dataset file or folder"),
-    ("--dataset", "dataset", str, "reader: auto, npz, fer2013_csv, ferplus_csv, ferplus_folders, rafdb, "
-                                  "rafdb_folders, affectnet_csv, affectnet_folders, folder"),
+    ("--dataset", "dataset", str, "reader: auto (guessed from the path) or one of " + ", ".join(dataset_names())),
     ("--arch", "arch", str, "model name in the registry"),
     ("--epochs", "epochs", int, "number of epochs"),
     ("--batch-size", "batch_size", int, "global batch size"),

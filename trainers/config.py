@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
+from fer_edge.datasets import dataset_names
 from fer_edge.errors import InvalidInputError
 
 OPTIMIZERS = ("sgd", "adamw", "adam", "ranger")
@@ -23,10 +24,7 @@ SCHEDULES = ("cosine", "step", "constant")
 TARGETS = ("soft", "hard")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SELECT_METRICS = ("accuracy", "macro_f1")
-DATASETS = (
-    "auto", "npz", "fer2013_csv", "ferplus_csv", "ferplus_folders", "rafdb", "rafdb_folders",
-    "affectnet_csv", "affectnet_folders", "folder",
-)
+DATASETS = ("auto",) + dataset_names()  # the built-in readers (fer_edge.datasets.registry; validation asks it anew)
 
 
 @dataclass(frozen=True)
@@ -166,7 +164,7 @@ class TrainConfig:
 
         choices = {
             "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "targets": TARGETS, "precision": PRECISIONS,
-            "select_metric": SELECT_METRICS, "dataset": DATASETS,
+            "select_metric": SELECT_METRICS, "dataset": ("auto",) + dataset_names(),  # readers registered later too
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:

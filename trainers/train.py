@@ -24,12 +24,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from fer_edge.card import ModelCard
+from fer_edge.datasets import LabelledData, limit_splits, load_dataset, split_off_val
 from fer_edge.errors import FerEdgeError, InvalidInputError, ModelFormatError
 
 from . import distributed as D
 from .checkpoint import checkpoint_weights, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import LabelledData, limit_splits, load_dataset, split_off_val
 from .evaluate import classification_metrics
 from .optim import centralize_gradients
 from .transforms import AugmentConfig, BatchAugment, TensorSplit, materialize

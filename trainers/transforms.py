@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from fer_edge.card import ModelCard
+from fer_edge.datasets import Split
 
 from .arrays import arrays_from_split
 from .config import TrainConfig
-from .data import Split
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .ferplus_archive import write_ferplus_npz
+    from ..datasets.ferplus_archive import write_ferplus_npz
 
     summary = write_ferplus_npz(args.fer2013, args.labels, args.out)
     for split, counts in summary.items():

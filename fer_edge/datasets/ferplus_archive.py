@@ -14,11 +14,11 @@ from typing import Dict
 
 import numpy as np
 
-from fer_edge.atomic import atomic_path
-from fer_edge.card import FER2013_LABELS, FERPLUS_LABELS
-from fer_edge.errors import InvalidInputError
-
-from .data import FERPLUS_VOTE_COLUMNS, SPLITS, _read_fer2013_rows, _require_path, read_ferplus_votes, votes_to_majority
+from ..atomic import atomic_path
+from ..card import FER2013_LABELS, FERPLUS_LABELS
+from ..errors import InvalidInputError
+from .base import SPLITS, require_path
+from .ferplus import FERPLUS_VOTE_COLUMNS, read_fer2013_rows, read_ferplus_votes, votes_to_majority
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +31,8 @@ def _leak_flags(earlier: set, images: np.ndarray) -> np.ndarray:
 
 def ferplus_arrays(fer2013_csv, ferplus_csv) -> Dict[str, np.ndarray]:
     """The arrays of ``ferplus.npz`` from the two csv files (which must have the same rows, in order)."""
-    fer2013_csv = _require_path(fer2013_csv, "FER2013 csv", FER2013_HINT)
-    rows = _read_fer2013_rows(fer2013_csv)
+    fer2013_csv = require_path(fer2013_csv, "FER2013 csv", FER2013_HINT)
+    rows = read_fer2013_rows(fer2013_csv)
     votes = read_ferplus_votes(ferplus_csv)
     if len(votes) != len(rows):
         raise InvalidInputError(f"{ferplus_csv} has {len(votes)} rows but {fer2013_csv} has {len(rows)}; pass the "

@@ -5,10 +5,10 @@ import csv
 
 import numpy as np
 import pytest
-from fer_edge.trainers.data import FERPLUS_VOTE_COLUMNS, read_npz
 
 from fer_edge.card import FERPLUS_LABELS
 from fer_edge.cli import main
+from fer_edge.datasets import FERPLUS_VOTE_COLUMNS, read_npz
 from fer_edge.errors import InvalidInputError
 
 USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
@@ -72,7 +72,7 @@ def test_builds_the_archive_from_the_two_csvs(tmp_path, capsys):
 
 
 def test_mismatched_or_malformed_files_are_named(tmp_path, capsys):
-    from fer_edge.trainers.ferplus_archive import ferplus_arrays
+    from fer_edge.datasets.ferplus_archive import ferplus_arrays
 
     fer, new = write_csvs(tmp_path, MINI)
     short = tmp_path / "short.csv"

@@ -6,8 +6,8 @@ import logging
 import cv2
 import numpy as np
 import pytest
-from fer_edge.trainers import data as D
 
+from fer_edge import datasets as D
 from fer_edge.card import FER2013_LABELS, FERPLUS_LABELS, ModelCard
 from fer_edge.errors import InvalidInputError
 

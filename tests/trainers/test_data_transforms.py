@@ -5,10 +5,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from fer_edge.trainers.data import Split  # noqa: E402
 from fer_edge.trainers.transforms import AugmentConfig, BatchAugment, materialize  # noqa: E402
 
 from fer_edge.card import ModelCard  # noqa: E402
+from fer_edge.datasets import Split  # noqa: E402
 from fer_edge.preprocess import preprocess  # noqa: E402
 
 pytestmark = pytest.mark.torch

@@ -6,11 +6,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from fer_edge.trainers.config import TrainConfig  # noqa: E402
-from fer_edge.trainers.data import load_dataset  # noqa: E402
 from fer_edge.trainers.teacher import FORMAT, save_teacher, teacher_targets, with_teacher  # noqa: E402
 from fer_edge.trainers.train import train  # noqa: E402
 from test_train_e2e import LABELS, make_npz, tiny_config  # noqa: E402
 
+from fer_edge.datasets import load_dataset  # noqa: E402
 from fer_edge.errors import InvalidInputError  # noqa: E402
 
 pytestmark = pytest.mark.torch
