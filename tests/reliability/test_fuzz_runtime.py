@@ -47,6 +47,14 @@ def _rec(kind):
     return _RECS[kind]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _shared_recognizers():
+    """Open the module's recognizers before any test: shared on purpose, closed by teardown_module (the
+    conftest check counts only backends a test opens for itself)."""
+    _rec("detect")
+    _rec("crops")
+
+
 def teardown_module(module):
     for rec in _RECS.values():
         rec.close()
