@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # makes tests/tiny_models.py importable from any test
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # makes the helper package tests/fakes importable
 
-from tiny_models import write_tiny_classifier  # noqa: E402
+from fakes.tiny_models import write_tiny_classifier  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FER_EDGE_SHARED_DATA", REPO.parent / "shared" / "data"))

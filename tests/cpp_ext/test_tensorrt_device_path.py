@@ -6,9 +6,9 @@ and that the engine read exactly the reference preprocessing.
 """
 
 import numpy as np
+from fakes.tiny_models import write_tiny_classifier
 from fakes.trt_world import TrtWorld
 from test_recognizer_device_path import KernelOnFakeMemory
-from tiny_models import write_tiny_classifier
 
 from fer_edge import Recognizer
 from fer_edge.backends.engine_build import BuildConfig, build_engine

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from fakes.tiny_models import write_tiny_classifier
 from fakes.trt_world import TrtWorld
 from fer_edge.engines.build import BuildConfig, engine_from_onnx
-from tiny_models import write_tiny_classifier
 
 from fer_edge.backends.engine_card import EngineCard
 from fer_edge.cli import main

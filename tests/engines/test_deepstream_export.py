@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 import pytest
+from fakes.tiny_models import write_tiny_classifier
 from fer_edge.engines.deepstream import (
     DeepStreamExportConfig,
     deepstream_config,
     nvinfer_normalisation,
     parse_nvinfer_config,
 )
-from tiny_models import write_tiny_classifier
 
 from fer_edge.backends.onnxruntime import OnnxRuntimeBackend, card_from_session
 from fer_edge.card import FERPLUS_LABELS, ModelCard

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from fakes.tiny_fer import LABELS, SIZE, make_card
-from tiny_models import card_of  # noqa: E402
+from fakes.tiny_models import card_of  # noqa: E402
 
 from fer_edge.errors import InvalidInputError, ModelFormatError
 

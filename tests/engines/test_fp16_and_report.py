@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from fakes.tiny_fer import LABELS, make_card, synthetic_crops
-from tiny_models import card_of, infer_once  # noqa: E402
+from fakes.tiny_models import card_of, infer_once  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

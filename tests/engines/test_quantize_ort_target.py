@@ -102,7 +102,7 @@ def test_tensorrt_target_unchanged_and_rule_check_skipped_only_for_ort(pipeline,
 @pytest.mark.torch
 def test_cli_target_onnxruntime(pipeline, tmp_path):
     import onnx
-    from tiny_models import card_of
+    from fakes.tiny_models import card_of
 
     from fer_edge.cli import main
 

@@ -13,13 +13,13 @@ import onnxruntime as ort
 import pytest
 from fakes.engine_files import fake_engine
 from fakes.fake_triton_pb_utils import InferenceRequest, Tensor, make_fake_pb_utils
+from fakes.tiny_models import write_tiny_classifier
 from fer_edge.engines.triton import (
     TritonExportConfig,
     pbtxt_string,
     preferred_batch_sizes,
     triton_repository,
 )
-from tiny_models import write_tiny_classifier
 
 from fer_edge import Recognizer
 from fer_edge.backends.onnxruntime import card_from_session

@@ -39,7 +39,7 @@ def _rec(kind):
         import tempfile
         from pathlib import Path
 
-        from tiny_models import write_tiny_classifier
+        from fakes.tiny_models import write_tiny_classifier
 
         folder = Path(tempfile.mkdtemp(prefix="fer_edge_fuzz_"))
         model = write_tiny_classifier(folder / "tiny.onnx")

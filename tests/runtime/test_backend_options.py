@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from tiny_models import write_tiny_classifier
+from fakes.tiny_models import write_tiny_classifier
 
 from fer_edge import Recognizer
 from fer_edge.backends import BackendOptions, backend_from_path

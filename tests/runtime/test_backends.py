@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from tiny_models import write_tiny_classifier
+from fakes.tiny_models import write_tiny_classifier
 
 from fer_edge.backends import backend_from_path
 from fer_edge.backends.onnxruntime import OnnxRuntimeBackend, choose_providers

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes.tiny_models import write_tiny_classifier
 from fakes.trt_world import TrtWorld
-from tiny_models import write_tiny_classifier
 
 from fer_edge import Recognizer
 from fer_edge.backends import BackendOptions

@@ -11,9 +11,9 @@ from fer_edge.errors import ModelFormatError
 from fer_edge.integrity import ModelBytes, integrity_digest, read_model_bytes
 
 onnx = pytest.importorskip("onnx")
+from fakes.tiny_models import write_tiny_classifier  # noqa: E402
 from fer_edge.engines.artifact import attach_card, card_from_model, save_onnx  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
-from tiny_models import write_tiny_classifier  # noqa: E402
 
 
 @pytest.fixture()

@@ -176,7 +176,7 @@ def test_caller_boxes_are_clipped_and_boxes_outside_the_frame_dropped(rec, caplo
 
 
 def test_a_model_without_a_card_opens_with_the_card_the_hint_names(tmp_path):
-    from tiny_models import write_tiny_classifier
+    from fakes.tiny_models import write_tiny_classifier
 
     from fer_edge.card import FERPLUS_LABELS, ModelCard
 

@@ -10,8 +10,8 @@ import sys
 
 import numpy as np
 import pytest
+from fakes.tiny_models import write_tiny_classifier
 from fakes.trt_world import TrtWorld
-from tiny_models import write_tiny_classifier
 
 from fer_edge import Recognizer
 from fer_edge.backends import BackendOptions, backend_from_path

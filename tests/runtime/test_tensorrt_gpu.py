@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from tiny_models import write_tiny_classifier
+from fakes.tiny_models import write_tiny_classifier
 
 from fer_edge.backends import BackendOptions, backend_from_path
 from fer_edge.backends.engine_build import BuildConfig, build_engine

@@ -62,7 +62,7 @@ def test_csv_cells_never_start_a_formula(tmp_path):
 
 def test_fer_edge_info_escapes_tensor_names_and_paths(tmp_path, capsys):
     onnx = pytest.importorskip("onnx")
-    from tiny_models import write_tiny_classifier
+    from fakes.tiny_models import write_tiny_classifier
 
     path = write_tiny_classifier(tmp_path / "evil\x1b]0;pwned\x07.onnx")
     model = onnx.load(str(path))

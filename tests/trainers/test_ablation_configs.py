@@ -8,12 +8,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from fakes.torch_threads import one_thread_fixture  # noqa: E402
 from fer_edge.trainers.config import TrainConfig  # noqa: E402
 from fer_edge.trainers.models import create_model  # noqa: E402
 from fer_edge.trainers.models.outputs import train_outputs  # noqa: E402
 from fer_edge.trainers.samplers import build_sampler  # noqa: E402
 from fer_edge.trainers.train import build_criterion  # noqa: E402
-from torch_threads import one_thread_fixture  # noqa: E402
 
 pytestmark = pytest.mark.torch
 _one_thread = one_thread_fixture()

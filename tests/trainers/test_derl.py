@@ -6,12 +6,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from fakes.torch_threads import one_thread_fixture  # noqa: E402
 from fer_edge.trainers.checkpoint import load_checkpoint  # noqa: E402
 from fer_edge.trainers.config import TrainConfig  # noqa: E402
 from fer_edge.trainers.losses import LossConfig, build_criterion  # noqa: E402
 from fer_edge.trainers.models import create_model, train_outputs  # noqa: E402
 from fer_edge.trainers.train import train  # noqa: E402
-from torch_threads import one_thread_fixture  # noqa: E402
 
 from fer_edge.errors import InvalidInputError  # noqa: E402
 

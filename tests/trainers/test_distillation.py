@@ -64,7 +64,7 @@ def test_teacher_file_must_match_the_data(tmp_path):
 
 def test_teacher_targets_from_an_onnx_model(tmp_path):
     pytest.importorskip("onnx")
-    from tiny_models import write_tiny_classifier
+    from fakes.tiny_models import write_tiny_classifier
 
     from fer_edge.card import ModelCard
 

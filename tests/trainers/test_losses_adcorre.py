@@ -6,6 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from fakes.torch_threads import one_thread_fixture  # noqa: E402
 from fer_edge.trainers.losses import (  # noqa: E402
     ConfusionWindow,
     LossConfig,
@@ -15,7 +16,6 @@ from fer_edge.trainers.losses import (  # noqa: E402
     mean_discriminator,
     row_correlation,
 )
-from torch_threads import one_thread_fixture  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

@@ -7,6 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
+from fakes.torch_threads import one_thread_fixture  # noqa: E402
 from fer_edge.trainers.losses import (  # noqa: E402
     LossConfig,
     WeightedClusterLoss,
@@ -16,7 +17,6 @@ from fer_edge.trainers.losses import (  # noqa: E402
     diversity_loss,
     similarity_matrix,
 )
-from torch_threads import one_thread_fixture  # noqa: E402
 
 from fer_edge.errors import InvalidInputError  # noqa: E402
 

@@ -4,13 +4,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from fakes.torch_threads import one_thread_fixture  # noqa: E402
 from fer_edge.trainers.losses import (  # noqa: E402
     LossConfig,
     build_criterion,
     locality_preserving_loss,
     neighbour_means,
 )
-from torch_threads import one_thread_fixture  # noqa: E402
 
 from fer_edge.errors import InvalidInputError  # noqa: E402
 

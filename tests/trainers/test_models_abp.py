@@ -3,10 +3,10 @@
 import pytest
 
 torch = pytest.importorskip("torch")
+from fakes.torch_threads import one_thread_fixture  # noqa: E402
 from fer_edge.trainers.models import create_model  # noqa: E402
 from fer_edge.trainers.models.abp import AccuracyBoosterPlus  # noqa: E402
 from torch import nn  # noqa: E402
-from torch_threads import one_thread_fixture  # noqa: E402
 
 from fer_edge.errors import InvalidInputError  # noqa: E402
 

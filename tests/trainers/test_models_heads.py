@@ -4,9 +4,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from fakes.torch_threads import one_thread_fixture  # noqa: E402
 from fer_edge.trainers.models import attach_head, create_model, train_outputs  # noqa: E402
 from fer_edge.trainers.models.esr import combine_votes  # noqa: E402
-from torch_threads import one_thread_fixture  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

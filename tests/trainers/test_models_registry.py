@@ -5,8 +5,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from fakes.torch_threads import one_thread_fixture  # noqa: E402
 from fer_edge.trainers.models import create_model, list_models, train_outputs  # noqa: E402
-from torch_threads import one_thread_fixture  # noqa: E402
 
 from fer_edge.errors import InvalidInputError  # noqa: E402
 

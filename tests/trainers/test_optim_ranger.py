@@ -6,11 +6,11 @@ import math
 import pytest
 
 torch = pytest.importorskip("torch")
+from fakes.torch_threads import one_thread_fixture  # noqa: E402
 from fer_edge.trainers.config import TrainConfig  # noqa: E402
 from fer_edge.trainers.optim import Ranger, centralize_gradients  # noqa: E402
 from fer_edge.trainers.train import build_optimizer  # noqa: E402
 from torch import nn  # noqa: E402
-from torch_threads import one_thread_fixture  # noqa: E402
 
 from fer_edge.errors import InvalidInputError  # noqa: E402
 

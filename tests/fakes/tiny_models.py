@@ -1,4 +1,4 @@
-"""Small models built by tests (never downloaded): import with ``from tiny_models import ...``."""
+"""Small models built by tests (never downloaded): import with ``from fakes.tiny_models import ...``."""
 
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""Test helper: run a torch-heavy test module on one intra-op thread (import with ``from torch_threads import ...``)."""
+"""Run a torch-heavy test module on one intra-op thread (``from fakes.torch_threads import ...``)."""
 
 import pytest
 
