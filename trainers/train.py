@@ -74,31 +74,15 @@ def _train_targets(split: TensorSplit, num_classes: int, mode: str):
 
 
 # ----------------------------------------------------------------------------------------------- model pieces
-# loss shorthand → LossConfig switches
-_LOSS_PRESETS = {"ce": {}, "adcorre": {"adcorre": True}, "weighted_cluster": {"weighted_cluster": True},
-                 "diversity": {"diversity": True}, "dlp": {"locality": True}, "derl": {"derl": True},
-                 "dlp_derl": {"derl": True, "locality": True}}
-
-
 def build_criterion(cfg: TrainConfig, num_classes: int, soft_targets: bool, class_counts=None,
                     feature_dim: Optional[int] = None, in_chans: int = 1) -> nn.Module:
-    """The loss for ``cfg``: ``loss`` picks a preset, ``loss_kwargs`` sets any ``LossConfig`` field
-    (``class_weights: auto`` = weights from the training class counts)."""
-    from .losses import LossConfig, class_weights_from_counts
+    """The loss for ``cfg``: ``loss`` picks a preset (``losses/presets.py``), ``loss_kwargs`` sets any
+    ``LossConfig`` field (``class_weights: auto`` = weights from the training class counts)."""
     from .losses import build_criterion as build
+    from .losses.presets import loss_config
 
-    if cfg.loss not in _LOSS_PRESETS:
-        raise InvalidInputError(f"TrainConfig.loss must be one of {sorted(_LOSS_PRESETS)}, got {cfg.loss!r}")
-    kw = dict(_LOSS_PRESETS[cfg.loss])
-    kw.update(cfg.loss_kwargs)
-    if kw.get("class_weights") == "auto":
-        kw["class_weights"] = class_weights_from_counts(class_counts)
-    kw.setdefault("label_smoothing", cfg.label_smoothing)
-    kw.setdefault("soft_targets", soft_targets)
-    try:
-        lc = LossConfig(**kw)
-    except TypeError as exc:
-        raise InvalidInputError(f"TrainConfig.loss_kwargs: {exc}") from exc
+    lc = loss_config(cfg.loss, cfg.loss_kwargs, label_smoothing=cfg.label_smoothing, soft_targets=soft_targets,
+                     class_counts=class_counts)
     return build(lc, num_classes, feature_dim=feature_dim, in_chans=in_chans)
 
 
@@ -320,8 +304,46 @@ def train(cfg: TrainConfig, *, resume: Optional[str] = None, command: str = "",
         D.cleanup(info)
 
 
-def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], command: str,
-           stop_after: Optional[int]) -> Dict[str, Any]:
+@dataclass
+class PreparedData:
+    """Step 1 (``prepare_data``): the dataset read, split and preprocessed once, plus the card it was made for."""
+
+    data: LabelledData
+    card: ModelCard
+    train: TensorSplit
+    val: Optional[TensorSplit]
+    idx: torch.Tensor  # rows of ``train`` that have a target
+    hard: torch.Tensor  # (n,) int64 hard labels of those rows
+    soft: torch.Tensor  # (n, K) float32 targets of those rows
+    x: torch.Tensor  # (n, C, H, W) inputs of those rows
+
+    @property
+    def num_classes(self) -> int:
+        return self.data.num_classes
+
+
+@dataclass
+class TrainingRun:
+    """Step 2 (``build_run``): everything an epoch updates — model, loss, optimiser, schedule, EMA, precision."""
+
+    model: nn.Module
+    criterion: nn.Module
+    loss_params: List[nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Any
+    ema: Optional[ModelEMA]
+    sampler: Any
+    global_batch: int
+    steps_per_epoch: int
+    precision: str
+    autocast_dtype: Optional[torch.dtype]
+    memory_format: torch.memory_format
+    augment: BatchAugment
+    hooks: list
+
+
+def _setup_process(cfg: TrainConfig, info: D.DistInfo) -> None:
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     if cfg.deterministic:
@@ -331,10 +353,11 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
     if cfg.batch_size % info.world_size:
         raise InvalidInputError(f"TrainConfig.batch_size={cfg.batch_size} (global) must be divisible by the "
                                 f"{info.world_size} processes")
-    out_dir = Path(cfg.output_dir)
-    log = logger.info if info.is_main else logger.debug
 
-    # ---- data
+
+def prepare_data(cfg: TrainConfig, info: D.DistInfo, command: str = "") -> PreparedData:
+    """Read the dataset, blend teacher targets, hold out val, preprocess every image once, pick the usable rows."""
+    log = logger.info if info.is_main else logger.debug
     t0 = time.perf_counter()
     data = load_dataset(cfg.data, cfg.dataset, fer2013_csv=cfg.ferplus_csv, affectnet_classes=cfg.affectnet_classes,
                         label_set=cfg.labels)
@@ -359,29 +382,33 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
     log("data: %s — %d train images (%d usable, %s targets), %d val, %d classes %s; prepared in %.1fs",
         cfg.data, len(train_t), len(idx_all), cfg.targets, 0 if val_t is None else len(val_t), k,
         list(data.labels), time.perf_counter() - t0)
+    return PreparedData(data, card, train_t, val_t, idx_all, hard_all, soft_all, x_all)
 
-    # ---- model, loss, optimiser
+
+def build_run(cfg: TrainConfig, prep: PreparedData, device, info: D.DistInfo, resume: Optional[str]) -> TrainingRun:
+    """Model (optionally initialised from ``init_from``), loss, optimiser, LR schedule, EMA and precision."""
+    log = logger.info if info.is_main else logger.debug
+    k, card = prep.num_classes, prep.card
     torch.manual_seed(cfg.seed)
     from .models import create_model
-    from .models.outputs import train_outputs
 
     model = create_model(cfg.arch, k, card.channels, **dict(cfg.model_kwargs)).to(device)
     if cfg.init_from and not resume:
-        missing, unexpected = load_initial_weights(model, cfg.init_from, sample=x_all[:1024])
+        missing, unexpected = load_initial_weights(model, cfg.init_from, sample=prep.x[:1024])
         log("weights from %s (%d tensors kept their fresh init, %d unused)", cfg.init_from, len(missing),
             len(unexpected))
     model = D.sync_batchnorm(model, info, device, cfg.sync_bn)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    criterion = build_criterion(cfg, k, soft_targets=cfg.targets == "soft" and train_t.soft is not None,
-                                class_counts=torch.bincount(hard_all, minlength=k).tolist(),
+    criterion = build_criterion(cfg, k, soft_targets=cfg.targets == "soft" and prep.train.soft is not None,
+                                class_counts=torch.bincount(prep.hard, minlength=k).tolist(),
                                 feature_dim=getattr(model, "feature_dim", None), in_chans=card.channels).to(device)
     params = _param_groups(model, cfg) + list(criterion.parameter_groups(cfg.lr))
     loss_params = [p for p in criterion.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, cfg)
-    global_batch = min(cfg.batch_size, len(idx_all) - len(idx_all) % info.world_size)
-    sampler = _build_sampler(cfg, hard_all, info)
-    steps_per_epoch = len(_epoch_batches(len(idx_all), global_batch, 0, cfg, info, sampler))
+    global_batch = min(cfg.batch_size, len(prep.idx) - len(prep.idx) % info.world_size)
+    sampler = _build_sampler(cfg, prep.hard, info)
+    steps_per_epoch = len(_epoch_batches(len(prep.idx), global_batch, 0, cfg, info, sampler))
     if cfg.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg, steps_per_epoch))
@@ -391,137 +418,167 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
     hooks = _keep_norm_fp32(model) if precision == "bf16" and device.type == "cpu" else []
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     augment = BatchAugment(AugmentConfig.from_train_config(cfg), card)
-    state = _State()
-    history: List[Dict[str, Any]] = []
+    return TrainingRun(model, criterion, loss_params, optimizer, scheduler, scaler, ema, sampler, global_batch,
+                       steps_per_epoch, precision, autocast_dtype, memory_format, augment, hooks)
 
+
+def resume_run(run: TrainingRun, cfg: TrainConfig, rpath: Path, info: D.DistInfo) -> Tuple[_State, List[dict]]:
+    """Load a ``last.ckpt`` into ``run``; returns the loop state and the history so far."""
+    log = logger.info if info.is_main else logger.debug
+    ck = load_checkpoint(rpath)
+    old = TrainConfig.from_dict(ck["config"], source=str(rpath))
+    if old.sha256() != cfg.sha256():
+        diff = sorted(k_ for k_, v in cfg.to_dict().items() if old.to_dict().get(k_, v) != v)
+        logger.warning("resuming %s with changed settings %s; the result will differ from the original run",
+                       rpath, diff)
+    try:
+        run.model.load_state_dict(ck["state_dict"])
+        run.optimizer.load_state_dict(ck["optimizer"])
+        run.scheduler.load_state_dict(ck["scheduler"])
+        if ck.get("scaler"):
+            run.scaler.load_state_dict(ck["scaler"])
+        ts = ck["train_state"]
+        if run.ema is not None and ck.get("ema_state_dict"):
+            run.ema.module.load_state_dict(ck["ema_state_dict"])
+            run.ema.updates = int(ts.get("ema_updates", 0))
+        state = _State(ts["epoch"], ts["step"], ts["best"], ts["best_epoch"], ts["bad_epochs"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        detail = f"it lacks {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+        raise InvalidInputError(f"cannot resume from {rpath}: {detail}; resume needs the last.ckpt of a run "
+                                f"with the same arch, model_kwargs, loss and optimizer") from exc
+    history = list(ts.get("history", []))
+    if criterion_state := ck.get("criterion"):
+        missing, unexpected = run.criterion.load_state_dict(criterion_state, strict=False)
+        if missing or unexpected:  # e.g. a checkpoint from before the Ad-Corre window was saved
+            logger.warning("resuming %s: loss state missing %s / unexpected %s; those restart from scratch",
+                           rpath, missing, unexpected)
+    log("resumed %s at epoch %d (best %s %.4f at epoch %d)", rpath, state.epoch, cfg.select_metric,
+        state.best, state.best_epoch + 1)
+    return state, history
+
+
+def train_one_epoch(run: TrainingRun, net: nn.Module, prep: PreparedData, cfg: TrainConfig, epoch: int,
+                    state: _State, device, info: D.DistInfo) -> Dict[str, Any]:
+    """One pass over the epoch's batches (augment, forward, loss, step, EMA); returns the train record."""
+    from .models.outputs import train_outputs
+
+    t_epoch = time.perf_counter()
+    torch.manual_seed(cfg.seed * 100003 + epoch * 1009 + info.rank)  # dropout etc.
+    aug_gen = torch.Generator(device=device).manual_seed(cfg.seed * 7919 + epoch * 131 + info.rank)
+    batches = _epoch_batches(len(prep.idx), run.global_batch, epoch, cfg, info, run.sampler)[:run.steps_per_epoch]
+    net.train()
+    tot_loss = tot_correct = tot_n = 0.0
+    it = batches
+    bar = None
+    if cfg.progress and info.is_main:
+        from tqdm import tqdm
+
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
+                   mininterval=1.0, dynamic_ncols=True)
+        it = bar
+    for b in it:
+        xb = prep.x[b].to(device, non_blocking=True)
+        yb = prep.hard[b].to(device, non_blocking=True)
+        sb = prep.soft[b].to(device, non_blocking=True)
+        if not run.augment.identity:
+            xb = run.augment(xb, aug_gen)
+        xb = xb.contiguous(memory_format=run.memory_format)
+        with torch.autocast(device.type, dtype=run.autocast_dtype, enabled=run.autocast_dtype is not None):
+            outputs = train_outputs(net, xb)
+        outputs = {key: _to_fp32(v) for key, v in outputs.items()}
+        loss, _parts = run.criterion(outputs, yb, soft=sb)
+        if not torch.isfinite(loss):
+            raise FerEdgeError(f"loss became {float(loss)} at epoch {epoch + 1}, step {state.step}; "
+                               f"lower lr (now {run.scheduler.get_last_lr()[0]:.3g}) or enable grad_clip")
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        D.average_gradients(run.loss_params, info)  # the loss's own parameters are outside DDP
+        if cfg.grad_centralization:
+            centralize_gradients([run.model, run.criterion])
+        if cfg.grad_clip > 0:
+            run.scaler.unscale_(run.optimizer)
+            nn.utils.clip_grad_norm_([*run.model.parameters(), *run.loss_params], cfg.grad_clip)  # all the step moves
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.scheduler.step()
+        state.step += 1
+        if run.ema is not None:
+            run.ema.update(run.model)
+        with torch.no_grad():
+            n = len(b)
+            tot_loss += float(loss) * n
+            tot_correct += float((outputs["logits"].argmax(1) == yb).sum())
+            tot_n += n
+        if bar is not None:
+            bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", acc=f"{tot_correct / tot_n:.3f}",
+                            lr=f"{run.scheduler.get_last_lr()[0]:.3g}", refresh=False)
+    if bar is not None:
+        bar.close()
+    return {"epoch": epoch + 1, "train_loss": tot_loss / max(tot_n, 1), "train_accuracy": tot_correct / max(tot_n, 1),
+            "lr": run.scheduler.get_last_lr()[0], "train_seconds": round(time.perf_counter() - t_epoch, 2)}
+
+
+def validate_and_checkpoint(run: TrainingRun, prep: PreparedData, cfg: TrainConfig, state: _State,
+                            history: List[dict], record: Dict[str, Any], out_dir: Path, device) -> bool:
+    """Rank 0: validate (EMA weights when kept), select on ``select_metric``, write last/best and the history line.
+
+    Returns True when this epoch is the new best.
+    """
+    eval_model = run.ema.module if run.ema is not None else run.model
+    if prep.val is not None:
+        vm = evaluate_split(eval_model, prep.val, prep.data.labels, cfg.eval_batch_size, device)
+        record.update({f"val_{k_}": v for k_, v in vm.items()})
+        score = vm[cfg.select_metric]
+    else:
+        score = record["train_accuracy"]
+    improved = score > state.best
+    if improved:
+        state.best, state.best_epoch, state.bad_epochs = score, record["epoch"] - 1, 0
+    else:
+        state.bad_epochs += 1
+    history.append(record)
+    payload = _payload(cfg, prep.card, run.model, run.ema, run.optimizer, run.scheduler, run.scaler, run.criterion,
+                       state, history, record)
+    save_checkpoint(out_dir / LAST_NAME, payload)
+    if improved:
+        save_checkpoint(out_dir / BEST_NAME, payload)
+    with open(out_dir / "history.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+    return improved
+
+
+def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], command: str,
+           stop_after: Optional[int]) -> Dict[str, Any]:
+    """The loop, as named steps: prepare data → build the run → resume → (one epoch → validate and checkpoint)*."""
+    _setup_process(cfg, info)
+    out_dir = Path(cfg.output_dir)
+    log = logger.info if info.is_main else logger.debug
+    prep = prepare_data(cfg, info, command)
+    run = build_run(cfg, prep, device, info, resume)
+    state, history = _State(), []
     if resume:
-        rpath = out_dir / LAST_NAME if resume == "auto" else Path(resume)
-        ck = load_checkpoint(rpath)
-        old = TrainConfig.from_dict(ck["config"], source=str(rpath))
-        if old.sha256() != cfg.sha256():
-            diff = sorted(k_ for k_, v in cfg.to_dict().items() if old.to_dict().get(k_, v) != v)
-            logger.warning("resuming %s with changed settings %s; the result will differ from the original run",
-                           rpath, diff)
-        try:
-            model.load_state_dict(ck["state_dict"])
-            optimizer.load_state_dict(ck["optimizer"])
-            scheduler.load_state_dict(ck["scheduler"])
-            if ck.get("scaler"):
-                scaler.load_state_dict(ck["scaler"])
-            ts = ck["train_state"]
-            if ema is not None and ck.get("ema_state_dict"):
-                ema.module.load_state_dict(ck["ema_state_dict"])
-                ema.updates = int(ts.get("ema_updates", 0))
-            state = _State(ts["epoch"], ts["step"], ts["best"], ts["best_epoch"], ts["bad_epochs"])
-        except (KeyError, RuntimeError, ValueError) as exc:
-            detail = f"it lacks {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
-            raise InvalidInputError(f"cannot resume from {rpath}: {detail}; resume needs the last.ckpt of a run "
-                                    f"with the same arch, model_kwargs, loss and optimizer") from exc
-        history = list(ts.get("history", []))
-        if criterion_state := ck.get("criterion"):
-            missing, unexpected = criterion.load_state_dict(criterion_state, strict=False)
-            if missing or unexpected:  # e.g. a checkpoint from before the Ad-Corre window was saved
-                logger.warning("resuming %s: loss state missing %s / unexpected %s; those restart from scratch",
-                               rpath, missing, unexpected)
-        log("resumed %s at epoch %d (best %s %.4f at epoch %d)", rpath, state.epoch, cfg.select_metric,
-            state.best, state.best_epoch + 1)
+        state, history = resume_run(run, cfg, out_dir / LAST_NAME if resume == "auto" else Path(resume), info)
 
-    net: nn.Module = model
+    net: nn.Module = run.model
     if info.enabled:
         net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-
+            run.model, device_ids=[device.index] if device.type == "cuda" else None)
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.yaml").write_text(cfg.with_absolute_paths().to_yaml())
-    n_params = sum(p.numel() for p in model.parameters())
+    n_params = sum(p.numel() for p in run.model.parameters())
     log("model %s: %.2f M params; %s on %s, %d thread(s), %d process(es); global batch %d, %d steps/epoch",
-        cfg.arch, n_params / 1e6, precision, device, torch.get_num_threads(), info.world_size, global_batch,
-        steps_per_epoch)
+        cfg.arch, n_params / 1e6, run.precision, device, torch.get_num_threads(), info.world_size, run.global_batch,
+        run.steps_per_epoch)
 
     epoch_times: List[float] = []
     stopped_early = False
     for epoch in range(state.epoch, cfg.epochs):
         t_epoch = time.perf_counter()
-        torch.manual_seed(cfg.seed * 100003 + epoch * 1009 + info.rank)  # dropout etc.
-        aug_gen = torch.Generator(device=device).manual_seed(cfg.seed * 7919 + epoch * 131 + info.rank)
-        batches = _epoch_batches(len(idx_all), global_batch, epoch, cfg, info, sampler)[:steps_per_epoch]
-        net.train()
-        tot_loss = tot_correct = tot_n = 0.0
-        it = batches
-        bar = None
-        if cfg.progress and info.is_main:
-            from tqdm import tqdm
-
-            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
-                       mininterval=1.0, dynamic_ncols=True)
-            it = bar
-        for b in it:
-            xb = x_all[b].to(device, non_blocking=True)
-            yb = hard_all[b].to(device, non_blocking=True)
-            sb = soft_all[b].to(device, non_blocking=True)
-            if not augment.identity:
-                xb = augment(xb, aug_gen)
-            xb = xb.contiguous(memory_format=memory_format)
-            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                outputs = train_outputs(net, xb)
-            outputs = {key: _to_fp32(v) for key, v in outputs.items()}
-            loss, _parts = criterion(outputs, yb, soft=sb)
-            if not torch.isfinite(loss):
-                raise FerEdgeError(f"loss became {float(loss)} at epoch {epoch + 1}, step {state.step}; "
-                                   f"lower lr (now {scheduler.get_last_lr()[0]:.3g}) or enable grad_clip")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            D.average_gradients(loss_params, info)  # the loss's own parameters are outside DDP
-            if cfg.grad_centralization:
-                centralize_gradients([model, criterion])
-            if cfg.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_([*model.parameters(), *loss_params], cfg.grad_clip)  # all the step moves
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            state.step += 1
-            if ema is not None:
-                ema.update(model)
-            with torch.no_grad():
-                n = len(b)
-                tot_loss += float(loss) * n
-                tot_correct += float((outputs["logits"].argmax(1) == yb).sum())
-                tot_n += n
-            if bar is not None:
-                bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", acc=f"{tot_correct / tot_n:.3f}",
-                                lr=f"{scheduler.get_last_lr()[0]:.3g}", refresh=False)
-        if bar is not None:
-            bar.close()
-        train_time = time.perf_counter() - t_epoch
-
-        # ---- validate (rank 0), select, checkpoint
+        record = train_one_epoch(run, net, prep, cfg, epoch, state, device, info)
         state.epoch = epoch + 1
-        eval_model = ema.module if ema is not None else model
-        record: Dict[str, Any] = {"epoch": epoch + 1, "train_loss": tot_loss / max(tot_n, 1),
-                                  "train_accuracy": tot_correct / max(tot_n, 1),
-                                  "lr": scheduler.get_last_lr()[0], "train_seconds": round(train_time, 2)}
-        improved = False
         if info.is_main:
-            if val_t is not None:
-                vm = evaluate_split(eval_model, val_t, data.labels, cfg.eval_batch_size, device)
-                record.update({f"val_{k_}": v for k_, v in vm.items()})
-                score = vm[cfg.select_metric]
-            else:
-                score = record["train_accuracy"]
-            improved = score > state.best
-            if improved:
-                state.best, state.best_epoch, state.bad_epochs = score, epoch, 0
-            else:
-                state.bad_epochs += 1
-            history.append(record)
-            payload = _payload(cfg, card, model, ema, optimizer, scheduler, scaler, criterion, state, history, record)
-            save_checkpoint(out_dir / LAST_NAME, payload)
-            if improved:
-                save_checkpoint(out_dir / BEST_NAME, payload)
-            with open(out_dir / "history.jsonl", "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
+            improved = validate_and_checkpoint(run, prep, cfg, state, history, record, out_dir, device)
             logger.info(
                 "epoch %d/%d  loss %.4f  train_acc %.4f  val_acc %s  val_f1 %s  lr %.3g  %.1fs%s",
                 epoch + 1, cfg.epochs, record["train_loss"], record["train_accuracy"],
@@ -537,9 +594,9 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
             log("stopping after %d epoch(s) as asked; continue with --resume", stop_after)
             break
     D.barrier(info)
-    for h in hooks:
+    for h in run.hooks:
         h.remove()
-    summary = {
+    return {
         "best_epoch": state.best_epoch + 1,
         "best_" + cfg.select_metric: state.best,
         "best_checkpoint": str(out_dir / BEST_NAME),
@@ -549,7 +606,6 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
         "stopped_early": stopped_early,
         "history": history,
     }
-    return summary
 
 
 def _to_fp32(v):

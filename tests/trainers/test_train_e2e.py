@@ -189,3 +189,24 @@ def test_no_progress_also_silences_the_preprocessing_bar(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         train(cfg)
     assert seen == [False]
+
+
+def test_the_loop_is_named_steps_that_compose_to_train(tmp_path):
+    """prepare_data → build_run → train_one_epoch → validate_and_checkpoint, called by hand, is one train() epoch."""
+    from fer_edge.trainers import distributed as D
+    from fer_edge.trainers import train as T
+
+    cfg = tiny_config(tmp_path, epochs=1, output_dir=str(tmp_path / "whole"))
+    whole = train(cfg)["history"][0]
+    cfg = cfg.replace(output_dir=str(tmp_path / "steps"))
+    info, device = D.DistInfo(), torch.device("cpu")
+    prep = T.prepare_data(cfg, info)
+    run = T.build_run(cfg, prep, device, info, resume=None)
+    state = T._State()
+    record = T.train_one_epoch(run, run.model, prep, cfg, 0, state, device, info)
+    state.epoch = 1
+    (tmp_path / "steps").mkdir()
+    assert T.validate_and_checkpoint(run, prep, cfg, state, [], record, tmp_path / "steps", device)
+    assert record["train_loss"] == pytest.approx(whole["train_loss"], rel=1e-6)
+    assert record["val_accuracy"] == pytest.approx(whole["val_accuracy"])
+    assert (tmp_path / "steps" / "best.ckpt").is_file() and state.best_epoch == 0

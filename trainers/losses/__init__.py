@@ -12,9 +12,12 @@ from .config import LossConfig
 from .criterion import Criterion, build_criterion
 from .diversity import diversity_loss, similarity_matrix
 from .locality import locality_preserving_loss, neighbour_means
+from .presets import LOSS_PRESETS, loss_config
 from .weighted_cluster import WeightedClusterLoss
 
 __all__ = [
+    "LOSS_PRESETS",
+    "loss_config",
     "LossConfig",
     "Criterion",
     "build_criterion",
