@@ -1,13 +1,12 @@
 """The frame loop: source → (detect every N frames, track in between) → classify → smooth → per-frame results.
 
-``stream()`` is what ``fer_edge.stream`` and ``Recognizer.stream`` run; ``measure_fps`` is the end-to-end
-benchmark hook used by ``fer-edge bench``.
+``stream()`` is what ``fer_edge.stream`` and ``Recognizer.stream`` run. The end-to-end FPS measurement of this
+loop lives with the benchmark (``fer_edge.bench.measure_fps``; ``fer_edge.pipeline.measure_fps`` still works).
 """
 
 from __future__ import annotations
 
 import logging
-import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -22,7 +21,7 @@ from .video import Frame, FrameSource, SourceLike, open_source
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FrameResult", "Stream", "stream", "measure_fps"]
+__all__ = ["FrameResult", "Stream", "stream"]
 
 TIMING_KEYS = ("read", "detect", "preprocess", "infer", "postprocess", "track", "total")
 
@@ -314,105 +313,10 @@ def stream(
     return Stream(src, recognizer, own_recognizer=own, detect_every=int(detect_every), tracker=tracker)
 
 
-def _synthetic_face() -> np.ndarray:
-    """The astronaut's head from scikit-image's sample data, BGR."""
-    from ._optional import require
+def __getattr__(name: str):
+    """``measure_fps`` moved to ``fer_edge.bench`` (imported lazily: the benchmark imports this module)."""
+    if name == "measure_fps":
+        from .bench.fps import measure_fps
 
-    data = require("skimage.data", "dev", "the synthetic benchmark video")
-    import cv2
-
-    rgb = data.astronaut()
-    return cv2.cvtColor(np.ascontiguousarray(rgb[10:230, 130:330]), cv2.COLOR_RGB2BGR)
-
-
-def measure_fps(
-    model: Union[str, Any, None] = None,
-    *,
-    recognizer: Any = None,
-    frames: int = 120,
-    size: Tuple[int, int] = (640, 480),
-    detect_every: int = 1,
-    faces: int = 1,
-    threads: Optional[int] = 1,
-    warmup: int = 5,
-    face_image: Optional[np.ndarray] = None,
-    tracking: bool = True,
-) -> Dict[str, Any]:
-    """End-to-end FPS of :func:`stream` on a synthetic video of moving faces (frames held in memory).
-
-    Measures the whole loop (frame hand-over, detection every ``detect_every`` frames, preprocessing,
-    inference, tracking and smoothing) after ``warmup`` frames; video decoding is excluded.
-
-    Args:
-        model: classifier for a new Recognizer built with ``threads`` (ignored with ``recognizer``).
-        recognizer: an existing Recognizer.
-        frames: frames timed (after warm-up).
-        size: (width, height) of the synthetic frames.
-        detect_every: detector interval (1 = every frame).
-        faces: faces per frame.
-        threads: CPU threads for the Recognizer and OpenCV (1 = single-thread figure).
-        warmup: untimed frames first.
-        face_image: BGR face picture to paste (default: scikit-image's astronaut, needs scikit-image).
-        tracking: track and smooth (the default pipeline).
-
-    Returns:
-        dict with fps, ms_per_frame (mean), p50_ms / p90_ms (per-frame processing), frames, detections,
-        faces_per_frame, mean stage ms, and the settings.
-    """
-    import cv2
-
-    from .video import moving_faces_frames
-
-    if int(frames) < 1 or int(faces) < 1 or int(warmup) < 0:
-        raise InvalidInputError(
-            f"measure_fps needs frames >= 1, faces >= 1 and warmup >= 0, got {frames}, {faces}, {warmup}"
-        )
-    face = _synthetic_face() if face_image is None else face_image
-    face_size = min(200, size[0] // faces - 20)
-    clip = moving_faces_frames(face, n=frames + warmup, size=size, faces=faces, face_size=face_size)
-    old_threads = cv2.getNumThreads()
-    if threads is not None:
-        cv2.setNumThreads(int(threads))
-    own = recognizer is None
-    try:
-        if own:
-            from .recognizer import Recognizer
-
-            recognizer = Recognizer(model, threads=threads)
-        totals: List[float] = []
-        found = 0
-        detections = 0
-        stage: Dict[str, float] = dict.fromkeys(TIMING_KEYS, 0.0)
-        with stream(clip, recognizer=recognizer, detect_every=detect_every, tracking=tracking, timeout=None) as s:
-            start = None
-            for result in s:
-                if result.index == warmup:
-                    start = time.perf_counter()
-                if result.index < warmup:
-                    continue
-                totals.append(result.timings["total"])
-                found += len(result.faces)
-                detections += int(result.detected)
-                for k in stage:
-                    stage[k] += result.timings.get(k, 0.0)
-            elapsed = time.perf_counter() - start if start is not None else 0.0
-    finally:
-        cv2.setNumThreads(old_threads)
-        if own and recognizer is not None:
-            recognizer.close()
-    n = max(1, len(totals))
-    q = sorted(totals) or [0.0]
-    return {
-        "fps": round(len(totals) / elapsed, 2) if elapsed > 0 else 0.0,
-        "ms_per_frame": round(elapsed * 1e3 / n, 3),
-        "p50_ms": round(statistics.median(q), 3),
-        "p90_ms": round(q[min(len(q) - 1, int(0.9 * len(q)))], 3),
-        "frames": len(totals),
-        "detections": detections,
-        "faces_per_frame": round(found / n, 3),
-        "stages_ms": {k: round(v / n, 3) for k, v in stage.items()},
-        "detect_every": detect_every,
-        "size": list(size),
-        "threads": threads,
-        "faces": faces,
-    }
+        return measure_fps
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

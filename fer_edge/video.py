@@ -38,7 +38,6 @@ __all__ = [
     "BAG_SUFFIXES",
     "is_bag_path",
     "image_files",
-    "moving_faces_frames",
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
@@ -702,50 +701,10 @@ def open_source(
     return _iterable(source, fps, bool(kw.pop("live", False)), **kw)  # type: ignore[arg-type]
 
 
-# -------------------------------------------------------------------- synthetic test/benchmark video
-def moving_faces_frames(
-    face: np.ndarray,
-    n: int = 60,
-    size: Tuple[int, int] = (640, 480),
-    faces: int = 1,
-    face_size: int = 200,
-    step: float = 4.0,
-    background: int = 40,
-) -> List[np.ndarray]:
-    """Make ``n`` BGR frames of ``faces`` copies of ``face`` sliding across a plain background.
+def __getattr__(name: str):
+    """``moving_faces_frames`` moved to ``fer_edge.bench.frames`` (next to the benchmark that uses it)."""
+    if name == "moving_faces_frames":
+        from .bench.frames import moving_faces_frames
 
-    Deterministic (no randomness); used by tests and ``measure_fps`` as a stand-in for a camera. Face ``k``
-    starts at ``x = 20 + k * (width / faces)`` and moves right by ``step`` pixels a frame (bouncing at the
-    edges), at a fixed height per face.
-
-    Args:
-        face: the face picture, BGR (or gray) uint8; it is resized to ``face_size`` wide, keeping its aspect.
-        n: number of frames.
-        size: (width, height) of each frame.
-        faces: how many faces (side by side).
-        face_size: width of a pasted face in pixels.
-        step: horizontal motion per frame in pixels.
-        background: gray level of the background.
-    """
-    width, height = int(size[0]), int(size[1])
-    if int(faces) < 1 or int(face_size) < 1:
-        raise InvalidInputError(f"faces and face_size must be >= 1, got faces={faces}, face_size={face_size}")
-    patch = to_bgr(face, "face")
-    scale = face_size / patch.shape[1]
-    patch = cv2.resize(patch, (face_size, max(1, int(round(patch.shape[0] * scale)))), interpolation=cv2.INTER_AREA)
-    ph, pw = patch.shape[:2]
-    if ph > height or pw * faces > width:
-        raise InvalidInputError(f"{faces} faces of {pw}x{ph} px do not fit a {width}x{height} frame")
-    lane = width / faces
-    frames = []
-    for i in range(n):
-        img = np.full((height, width, 3), background, np.uint8)
-        for k in range(faces):
-            span = max(1.0, lane - pw - 1)
-            travel = (10 + i * step) % (2 * span)
-            offset = travel if travel <= span else 2 * span - travel
-            x = int(k * lane + offset)
-            y = int((height - ph) * (0.3 + 0.4 * (k % 2)))
-            img[y : y + ph, x : x + pw] = patch
-        frames.append(img)
-    return frames
+        return moving_faces_frames
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -284,3 +284,19 @@ def test_committed_example_reports_match_the_schema():
         assert path.stem == bench.report_stem(report)
         assert report["config"]["runs"] >= bench.MIN_RUNS
         assert path.with_suffix(".md").is_file()
+
+
+def test_one_fps_loop_behind_measure_fps_and_the_report_video_section(monkeypatch):
+    """The report's video FPS and ``measure_fps`` time the frame loop with the same code (fer_edge.bench.fps)."""
+    import fer_edge.pipeline
+    import fer_edge.video
+    from fer_edge.bench import fps
+
+    assert fer_edge.pipeline.measure_fps is bench.measure_fps  # old import paths still reach the one copy
+    assert fer_edge.video.moving_faces_frames is bench.moving_faces_frames
+    calls = []
+    monkeypatch.setattr(fps, "_time_stream", lambda rec, clip, detect_every, **kw: calls.append(
+        (len(clip), detect_every)) or {"fps": 10.0, "frames": len(clip)})
+    out = bench.measure_video(object(), np.zeros((64, 64, 3), np.uint8), frames=12)
+    assert calls == [(12, 1), (12, 5)]
+    assert out["fps_detect_every_frame"] == out["fps_detect_every_5th"] == 10.0

@@ -7,11 +7,11 @@ import cv2
 import numpy as np
 import pytest
 
+from fer_edge.bench import measure_fps, moving_faces_frames
 from fer_edge.errors import InvalidInputError
 from fer_edge.face import Face
-from fer_edge.pipeline import FrameResult, measure_fps, stream
+from fer_edge.pipeline import FrameResult, stream
 from fer_edge.tracking import TrackerConfig
-from fer_edge.video import moving_faces_frames
 
 LABELS = ("neutral", "happiness", "surprise")
 BACKGROUND = 40

@@ -7,8 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
+from fer_edge.bench import moving_faces_frames
 from fer_edge.errors import InvalidInputError
-from fer_edge.video import Frame, moving_faces_frames, open_source, source_kind, to_bgr
+from fer_edge.video import Frame, open_source, source_kind, to_bgr
 
 
 def _numbered_frames(n, size=(64, 48)):
