@@ -1,7 +1,9 @@
 """`fer-edge` console script: a thin argparse layer; each subcommand's module is imported only when used.
 
-Every subcommand lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``,
-so `fer-edge predict` never imports torch and `fer-edge train` works without a GPU stack.
+Every subcommand is one module in ``fer_edge/commands/`` exposing ``add_arguments(parser)`` and ``run(args) -> int``
+(and ``REQUIRES = ((module, extra), ...)`` when it needs an extra), registered by one line in ``COMMANDS``. A
+command that drives a tool (``fer_edge.trainers``/``engines``/``calibration``) imports it inside ``run``, so
+`fer-edge predict` never imports torch and `fer-edge train` works without a GPU stack.
 """
 
 from __future__ import annotations
@@ -21,15 +23,15 @@ COMMANDS = {
     "predict": ("fer_edge.commands.predict", "recognise expressions in images, folders or videos"),
     "info": ("fer_edge.commands.info", "print a model's card, inputs/outputs and precision"),
     "bench": ("fer_edge.commands.bench", "benchmark detection, preprocessing and inference on this device"),
-    "train": ("fer_edge.trainers.cli_train", "train a classifier (extra [train])"),
-    "eval": ("fer_edge.trainers.cli_eval", "evaluate a checkpoint or ONNX model on a labelled dataset"),
-    "teacher": ("fer_edge.trainers.cli_teacher", "soft targets from trained models, for distillation"),
-    "export": ("fer_edge.engines.cli_export", "export a checkpoint to ONNX with its model card (extra [export])"),
-    "quantize": ("fer_edge.engines.cli_quantize", "quantize an ONNX model to INT8 (QDQ) or FP16"),
-    "build": ("fer_edge.engines.cli_build", "build a TensorRT engine (+ sidecar) for this GPU from an ONNX model"),
-    "export-triton": ("fer_edge.engines.cli_export_triton", "write a Triton Inference Server model repository"),
+    "train": ("fer_edge.commands.train", "train a classifier (extra [train])"),
+    "eval": ("fer_edge.commands.eval", "evaluate a checkpoint or ONNX model on a labelled dataset"),
+    "teacher": ("fer_edge.commands.teacher", "soft targets from trained models, for distillation"),
+    "export": ("fer_edge.commands.export", "export a checkpoint to ONNX with its model card (extra [export])"),
+    "quantize": ("fer_edge.commands.quantize", "quantize an ONNX model to INT8 (QDQ) or FP16"),
+    "build": ("fer_edge.commands.build", "build a TensorRT engine (+ sidecar) for this GPU from an ONNX model"),
+    "export-triton": ("fer_edge.commands.export_triton", "write a Triton Inference Server model repository"),
     "eval-detector": ("fer_edge.commands.eval_detector", "measure face detectors on labelled face boxes"),
-    "export-deepstream": ("fer_edge.engines.cli_export_deepstream", "write a DeepStream nvinfer classifier config"),
+    "export-deepstream": ("fer_edge.commands.export_deepstream", "write a DeepStream nvinfer classifier config"),
     "data": ("fer_edge.commands.data", "build a training archive from public downloads (FER+: ferplus.npz)"),
 }
 

@@ -646,7 +646,7 @@ def _payload(cfg, card, model, ema, optimizer, scheduler, scaler, criterion, sta
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point for ``python -m fer_edge.trainers.train`` / ``torchrun -m fer_edge.trainers.train``."""
-    from .cli_train import main as cli_main
+    from fer_edge.commands.train import main as cli_main
 
     return cli_main(argv)
 

@@ -95,3 +95,14 @@ def test_predict_says_when_no_face_is_found_and_keeps_going(tiny_onnx_model, tmp
     assert len(hint) == 1 and "no face found by detector yunet" in hint[0]
     assert "--detector yunet_far" in hint[0] and "--min-face (now 20" in hint[0]
     assert "b_astronaut.png" not in captured.err
+
+
+def test_every_command_is_one_module_in_fer_edge_commands():
+    import importlib
+
+    from fer_edge.cli import COMMANDS
+
+    for name, (module_name, text) in COMMANDS.items():
+        assert module_name.startswith("fer_edge.commands."), (name, module_name)
+        module = importlib.import_module(module_name)
+        assert callable(module.add_arguments) and callable(module.run) and text, name

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=[n for n in detector_names() if n != "none"],
                         help=f"face detector for --faces detect/auto (default {DEFAULT_DETECTOR})")
-    from .targets import TARGETS
+    from fer_edge.engines.targets import TARGETS
 
     parser.add_argument("--target", choices=sorted(TARGETS),
                         default=None, help="deployment target; refuses precisions it cannot run. onnxruntime: "
@@ -51,8 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _quant_config(args: argparse.Namespace):
-    from .quantize import QuantConfig
-    from .targets import TARGETS
+    from fer_edge.engines.quantize import QuantConfig
+    from fer_edge.engines.targets import TARGETS
 
     target = TARGETS[args.target].quant_target if args.target else "tensorrt"
     return QuantConfig(method=args.method, tool=args.tool, target=target, min_agreement=args.min_agreement)
@@ -63,7 +63,7 @@ def _trt_cache_version(args: argparse.Namespace):
     if args.precision != "int8":
         raise InvalidInputError("--trt-cache is an INT8 calibration cache; use it with --precision int8")
     if args.target:
-        from .targets import check_precision_for_target
+        from fer_edge.engines.targets import check_precision_for_target
 
         check_precision_for_target("int8", args.target, "cache")
     try:
@@ -78,9 +78,8 @@ def _trt_cache_version(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from fer_edge.calibration.dataset import calibration_set_from_path
-
-    from .artifact import card_from_model, default_output, load_onnx
-    from .targets import check_precision_for_target
+    from fer_edge.engines.artifact import card_from_model, default_output, load_onnx
+    from fer_edge.engines.targets import check_precision_for_target
 
     src = Path(args.onnx)
     card = card_from_model(load_onnx(src), str(src))
@@ -94,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if args.precision == "int8":
         if not args.calib:
             raise InvalidInputError("int8 needs calibration data: pass --calib FOLDER|VIDEO|NPZ of faces")
-        from .quantize import qdq_from_onnx
+        from fer_edge.engines.quantize import qdq_from_onnx
 
         config = _quant_config(args)
         calib = calibration_set_from_path(args.calib, card, size=args.size, faces=args.faces,
@@ -110,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
                                         version=cache_version)
             log.info("wrote TensorRT %s calibration cache %s (for %s)", args.trt_version, args.trt_cache, src)
     else:
-        from .fp16 import fp16_from_onnx
+        from fer_edge.engines.fp16 import fp16_from_onnx
 
         result = fp16_from_onnx(src, out)
         log.info("wrote %s (max |Δ| vs FP32 %.3g)", result.path, result.max_abs_diff)
@@ -118,16 +117,16 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         import tempfile
 
-        from .report import quantization_report, write_report
+        from fer_edge.engines.report import quantization_report, write_report
 
         stem = Path(args.report_out) if args.report_out else out.with_name(out.stem + ".report")
         with tempfile.TemporaryDirectory(prefix="fer_edge_report_") as work:
             if "fp16" not in results:
-                from .fp16 import fp16_from_onnx
+                from fer_edge.engines.fp16 import fp16_from_onnx
 
                 results["fp16"] = fp16_from_onnx(src, Path(work) / "fp16.onnx").path
             if "int8" not in results and args.calib:
-                from .quantize import qdq_from_onnx
+                from fer_edge.engines.quantize import qdq_from_onnx
 
                 calib = calibration_set_from_path(args.calib, card, size=args.size, faces=args.faces,
                                                   detector=args.detector, progress=True)

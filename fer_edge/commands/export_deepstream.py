@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .deepstream import DeepStreamExportConfig, deepstream_config
+    from fer_edge.engines.deepstream import DeepStreamExportConfig, deepstream_config
 
     config = DeepStreamExportConfig(
         gie_unique_id=args.gie_id, operate_on_gie_id=args.detector_gie_id, operate_on_class_ids=args.face_class_ids,

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .teacher import save_teacher, teacher_targets
+    from fer_edge.trainers.teacher import save_teacher, teacher_targets
 
     targets = teacher_targets(args.models, args.data, dataset=args.dataset, temperature=args.temperature,
                               tta_flip=not args.no_tta_flip, threads=args.threads, batch_size=args.batch_size)

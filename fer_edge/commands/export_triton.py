@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .triton import TritonExportConfig, triton_repository
+    from fer_edge.engines.triton import TritonExportConfig, triton_repository
 
     detector = {"detector": args.detector} if args.detector else {}
     config = TritonExportConfig(

@@ -44,7 +44,7 @@ def _summary(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_model_file, write_report
+    from fer_edge.trainers.evaluate import evaluate_model_file, write_report
 
     result = evaluate_model_file(
         args.model, args.data, dataset=args.dataset, split=args.split, batch_size=args.batch_size,

@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """The TrainConfig a command line describes: file, then --set overrides, then explicit flags."""
-    from .config import TrainConfig
+    from fer_edge.trainers.config import TrainConfig
 
     cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
     changes = {dest: getattr(args, f"opt_{dest}") for _f, dest, _t, _h in _FLAGS}
@@ -62,7 +62,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from .train import train
+    from fer_edge.trainers.train import train
 
     cfg = config_from_args(args)
     if args.print_config:
@@ -71,8 +71,7 @@ def run(args: argparse.Namespace) -> int:
     command = "fer-edge train " + " ".join(shlex.quote(a) for a in getattr(args, "argv", []) or sys.argv[2:])
     if getattr(args, "grow_esr", 0):
         from fer_edge.errors import InvalidInputError
-
-        from .esr_growth import GrowthConfig, grow_esr
+        from fer_edge.trainers.esr_growth import GrowthConfig, grow_esr
 
         if args.resume:
             raise InvalidInputError("--grow-esr resumes by itself (finished stages are skipped); drop --resume")

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .export import ExportConfig, onnx_from_checkpoint
+    from fer_edge.engines.export import ExportConfig, onnx_from_checkpoint
 
     out = Path(args.output) if args.output else Path(args.checkpoint).with_suffix(".onnx")
     config = ExportConfig(opset=args.opset, output=args.output_kind, dynamic_batch=not args.static_batch,
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     raw = out.with_name(f".{out.stem}.raw.onnx")
     try:
         exported = onnx_from_checkpoint(args.checkpoint, raw, config)
-        from .simplify import simplified_onnx
+        from fer_edge.engines.simplify import simplified_onnx
 
         result = simplified_onnx(raw, out)
     finally:

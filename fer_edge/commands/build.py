@@ -45,8 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fer_edge.backends.engine_build import BuildConfig, onnx_facts
-
-    from .build import engine_from_onnx
+    from fer_edge.engines.build import engine_from_onnx
 
     timing = None if args.timing_cache == "off" else args.timing_cache
     config = BuildConfig(precision=args.precision, batches=args.batch, workspace_mb=args.workspace,
