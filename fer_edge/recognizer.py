@@ -279,10 +279,11 @@ class Recognizer:
         """
         shape = tuple(int(v) for v in frame_shape)
         frame = np.zeros(shape if len(shape) == 3 else shape + (3,), np.uint8)
-        if self.detector is not None:
-            self.detector.detect(frame)
-        side = max(1, min(frame.shape[0], frame.shape[1], 64))
-        self._classify([(frame, np.array([[0, 0, side, side]], np.float32), None)])
+        with self._in_use():  # same rules as predict: close() waits, a non-thread-safe detector is serialised
+            if self.detector is not None:
+                self._detect(frame)
+            side = max(1, min(frame.shape[0], frame.shape[1], 64))
+            self._classify([(frame, np.array([[0, 0, side, side]], np.float32), None)])
         self.timings = dict.fromkeys(STAGES, 0.0)
 
     def stream(self, source, **kw):

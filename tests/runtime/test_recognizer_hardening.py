@@ -165,3 +165,11 @@ def test_bgra_and_non_contiguous_frames_are_converted_once(rec):
     t_bgra = time.perf_counter() - t
     # Before the fix: one full-frame copy per face (~40x slower at 1080p); now one conversion per frame.
     assert t_bgra < 5 * t_bgr + 0.05, (t_bgra, t_bgr)
+
+
+def test_warmup_follows_the_same_lifetime_rules(tiny_onnx_model):
+    rec = Recognizer(tiny_onnx_model, detector=None, threads=1)
+    rec.warmup((60, 80, 3))
+    rec.close()
+    with pytest.raises(FerEdgeError, match="closed"):
+        rec.warmup((60, 80, 3))
