@@ -3,8 +3,8 @@ SHELL  := /bin/bash
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# torch is installed before the [train] extra by tools/install_torch.py: a local/non-CUDA build as pip resolves it,
-# else PyTorch's CPU wheel index when reachable (PyPI's Linux torch is the multi-GB CUDA build), else PyPI.
+# torch is installed before the [train] extra by tools/install_torch.py: from PyTorch's CPU wheel index when it
+# answers (PyPI's Linux torch is the multi-GB CUDA build), else as pip resolves it (a local CPU wheel here).
 # The version pin alone does not avoid the CUDA build.
 TORCH  ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu

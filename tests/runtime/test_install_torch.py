@@ -1,4 +1,4 @@
-"""tools/install_torch.py (what `make test` runs): a CPU torch where PyPI would bring the CUDA build."""
+"""tools/install_torch.py (what `make test` runs): the CPU torch build where PyPI would bring the CUDA one."""
 
 import importlib.util
 import json
@@ -17,27 +17,6 @@ def tool():
     return module
 
 
-def fake_pip(plan):
-    """A pip whose --dry-run --report writes ``plan`` (package names) and records every call."""
-    calls = []
-
-    def run(cmd):
-        calls.append(list(cmd))
-        if "--report" in cmd:
-            report = cmd[cmd.index("--report") + 1]
-            Path(report).write_text(json.dumps({"install": [{"metadata": {"name": n}} for n in plan]}))
-        return 0
-
-    return run, calls
-
-
-def test_a_plan_without_nvidia_wheels_installs_as_resolved(tool):
-    run, calls = fake_pip(["torch", "sympy", "filelock"])  # e.g. the local 2.13.0+cpu wheel on the CI machine
-    cmd = tool.install_command(["pip"], "torch==2.13.0", index="file:///nowhere", timeout=0.1, run=run)
-    assert cmd == ["pip", "install", "-q", "torch==2.13.0"]
-    assert len(calls) == 1 and "--dry-run" in calls[0]
-
-
 @pytest.fixture()
 def local_index(tmp_path):
     """A CPU wheel index on localhost (a folder served over HTTP): reachable, no network needed."""
@@ -48,25 +27,29 @@ def local_index(tmp_path):
     (tmp_path / "torch").mkdir()
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
     server.server_close()
 
 
-def test_the_cuda_build_is_replaced_by_the_cpu_index_when_it_answers(tool, local_index):
-    index = local_index
-    run, _ = fake_pip(["torch", "nvidia-cublas-cu12", "nvidia-cudnn-cu12", "triton"])
-    cmd = tool.install_command(["pip"], "torch==2.13.0", index=index, timeout=1, run=run)
-    assert cmd == ["pip", "install", "-q", "--index-url", index, "--extra-index-url", tool.PYPI, "torch==2.13.0"]
+def test_a_reachable_cpu_index_is_used_with_pypi_for_the_dependencies(tool, local_index):
+    cmd = tool.install_command(["pip"], "torch==2.13.0", index=local_index, timeout=2)
+    assert cmd == ["pip", "install", "-q", "--index-url", local_index, "--extra-index-url", tool.PYPI,
+                   "torch==2.13.0"]
 
 
-def test_an_unreachable_cpu_index_falls_back_with_a_warning(tool, capsys):
-    run, _ = fake_pip(["torch", "nvidia-cublas-cu12"])
-    cmd = tool.install_command(["pip"], "torch==2.13.0", index="http://127.0.0.1:9/", timeout=0.5, run=run)
+def test_an_unreachable_index_falls_back_to_what_pip_resolves(tool):
+    # This machine: the probe fails at once and pip picks the local CPU wheel from its find-links.
+    cmd = tool.install_command(["pip"], "torch==2.13.0", index="http://127.0.0.1:9/", timeout=0.5)
     assert cmd == ["pip", "install", "-q", "torch==2.13.0"]
-    assert "not reachable" in capsys.readouterr().err
+
+
+def test_a_cuda_build_that_came_in_anyway_is_named(tool):
+    listed = [{"name": "torch", "version": "2.13.0"}, {"name": "nvidia-cublas-cu12", "version": "1"},
+              {"name": "numpy", "version": "2"}]
+    assert tool.cuda_wheels(["pip"], lambda cmd: json.dumps(listed)) == ["nvidia-cublas-cu12"]
+    assert tool.cuda_wheels(["pip"], lambda cmd: "not json") == []
 
 
 def test_makefile_installs_torch_through_the_tool():
