@@ -319,4 +319,8 @@ def __getattr__(name: str):
         from .bench.fps import measure_fps
 
         return measure_fps
+    if name == "_synthetic_face":
+        from .bench.frames import synthetic_face
+
+        return synthetic_face
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -47,10 +47,9 @@ def sample(frame: int) -> Dict[str, float]:
 
 
 def _frames(size, n_distinct: int = 120):
-    from fer_edge.pipeline import _synthetic_face
-    from fer_edge.video import moving_faces_frames
+    from fer_edge.bench import moving_faces_frames, synthetic_face
 
-    face = _synthetic_face()
+    face = synthetic_face()
     return moving_faces_frames(face, n=n_distinct, size=size, faces=1, face_size=min(size) // 2)
 
 

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import InvalidInputError
-from .frames import moving_faces_frames
+from .frames import moving_faces_frames, synthetic_face
 
 
 def _time_stream(recognizer, clip: Sequence[np.ndarray], *, detect_every: int, warmup: int = 0,
@@ -48,17 +48,6 @@ def _time_stream(recognizer, clip: Sequence[np.ndarray], *, detect_every: int, w
         "faces_per_frame": round(found / n, 3),
         "stages_ms": {k: round(v / n, 3) for k, v in stage.items()},
     }
-
-
-def _synthetic_face() -> np.ndarray:
-    """The astronaut's head from scikit-image's sample data, BGR."""
-    from .._optional import require
-
-    data = require("skimage.data", "dev", "the synthetic benchmark video")
-    import cv2
-
-    rgb = data.astronaut()
-    return cv2.cvtColor(np.ascontiguousarray(rgb[10:230, 130:330]), cv2.COLOR_RGB2BGR)
 
 
 def measure_fps(
@@ -101,7 +90,7 @@ def measure_fps(
         raise InvalidInputError(
             f"measure_fps needs frames >= 1, faces >= 1 and warmup >= 0, got {frames}, {faces}, {warmup}"
         )
-    face = _synthetic_face() if face_image is None else face_image
+    face = synthetic_face() if face_image is None else face_image
     face_size = min(200, size[0] // faces - 20)
     clip = moving_faces_frames(face, n=frames + warmup, size=size, faces=faces, face_size=face_size)
     old_threads = cv2.getNumThreads()

@@ -115,3 +115,14 @@ def moving_faces_frames(
             img[y : y + ph, x : x + pw] = patch
         frames.append(img)
     return frames
+
+
+def synthetic_face() -> np.ndarray:
+    """The astronaut's head from scikit-image's sample data, BGR (the face ``measure_fps`` pastes)."""
+    from .._optional import require
+
+    data = require("skimage.data", "dev", "the synthetic benchmark video")
+    import cv2
+
+    rgb = data.astronaut()
+    return cv2.cvtColor(np.ascontiguousarray(rgb[10:230, 130:330]), cv2.COLOR_RGB2BGR)

@@ -23,10 +23,9 @@ THREADS = 8
 
 
 def _frames():
-    from fer_edge.pipeline import _synthetic_face
-    from fer_edge.video import moving_faces_frames
+    from fer_edge.bench import moving_faces_frames, synthetic_face
 
-    face = _synthetic_face()
+    face = synthetic_face()
     frames = moving_faces_frames(face, n=6, size=(320, 240), faces=1, face_size=120, step=17)
     return frames + [np.full((200, 200), 30, np.uint8), np.dstack([frames[0], np.full((240, 320), 255, np.uint8)])]
 
