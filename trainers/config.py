@@ -229,8 +229,8 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path) -> "TrainConfig":
-        """Load a ``.yaml``/``.yml``/``.json`` file; its relative paths (``data``, ``ferplus_csv``, ``init_from``)
-        are relative to the file's folder, so a config works from any current directory."""
+        """Load a ``.yaml``/``.yml``/``.json`` file; its relative input paths (``FILE_RELATIVE_KEYS``) are
+        relative to the file's folder, so a config works from any current directory."""
         data = dict(load_mapping(path))
         folder = Path(path).parent
         for key in FILE_RELATIVE_KEYS:
@@ -290,7 +290,7 @@ class TrainConfig:
 
 # Paths in a config file that name inputs: resolved against the file's folder (output_dir stays relative to the
 # current directory, where `fer-edge train` writes its runs).
-FILE_RELATIVE_KEYS = ("data", "ferplus_csv", "init_from")
+FILE_RELATIVE_KEYS = ("data", "ferplus_csv", "init_from", "teacher")
 _NON_RESULT_KEYS = ("output_dir", "progress", "threads", "device")
 # Settings added after runs were recorded: left out of the hash while at their default.
 _ADDED_DEFAULTS = {"grad_centralization": False, "lookahead_k": 6, "lookahead_alpha": 0.5}

@@ -122,3 +122,14 @@ def test_warm_start_from_a_bn_folded_onnx_export(tmp_path):
     other = create_model("edgenet_s", num_classes=4, in_chans=1)
     with pytest.raises(InvalidInputError, match="not the same"):
         state_dict_from_onnx(other, onnx_path)
+
+
+def test_teacher_paths_in_a_config_file_are_relative_to_it(tmp_path):
+    from pathlib import Path
+
+    (tmp_path / "c.yaml").write_text("data: d.npz\nteacher: t.npz\n")
+    cfg = TrainConfig.from_file(tmp_path / "c.yaml")
+    assert Path(cfg.teacher) == tmp_path / "t.npz" and Path(cfg.data) == tmp_path / "d.npz"
+    repo = Path(__file__).resolve().parents[2]
+    shipped = TrainConfig.from_file(repo / "configs" / "ferplus_teacher.yaml")
+    assert Path(shipped.data) == repo / "out" / "gpu" / "ferplus_trainval.npz"  # where `make gpu-data` writes
