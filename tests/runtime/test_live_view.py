@@ -6,6 +6,7 @@ import json
 import socket
 import struct
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -79,6 +80,17 @@ class Client(threading.Thread):
                                                                   LIVE_EXPRESSIONS_TOPIC))
 
 
+def _port_closes(port: int, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except OSError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def test_client_receives_annotations_and_expressions_for_a_video(tmp_path):
     video = _video(tmp_path / "clip.avi")
     view = LiveView(port=0)
@@ -111,9 +123,8 @@ def test_client_receives_annotations_and_expressions_for_a_video(tmp_path):
         for f in r.faces:  # protobuf strings are stored as plain UTF-8: the caption is in the payload
             assert f"#1 {f.label}".encode() in ann
     assert sum(len(e["faces"]) for e in expressions) >= N - 1
-    # Stopped cleanly: the port no longer accepts connections.
-    with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    # Stopped cleanly: the port no longer accepts connections (the server's listener closes asynchronously).
+    assert _port_closes(port, within_s=15), f"port {port} still accepts connections after close()"
 
 
 def test_port_in_use_is_a_typed_error(tmp_path, capsys):
