@@ -7,12 +7,17 @@
 #   tools/run_ablation.sh a_ce e_arm            # some rows
 #   STEPS=eval tools/run_ablation.sh            # re-evaluate existing runs only
 #   STEPS=table tools/run_ablation.sh           # print the markdown table of docs/ablation.md from the runs
+#   STEPS_PER_EPOCH=56 RUNDIR=runs/ablation_q tools/run_ablation.sh a_ce h_dlp i_ranger_gc j_abp_mish k_dlp_derl
+#                                               # issue 19's quarter budget: 4 epochs x 56 steps = 224 steps
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DATA=${DATA:-data/ferplus.npz}
-ROWS=${*:-"a_ce b_adcorre c_adcorre_no_omega d_wcluster e_arm fer2013 f_ce_mperclass g_wcluster_cw"}
+ROWS=${*:-"a_ce b_adcorre c_adcorre_no_omega d_wcluster e_arm fer2013 f_ce_mperclass g_wcluster_cw h_dlp i_ranger_gc j_abp_mish k_dlp_derl"}
 STEPS=${STEPS:-"train eval"}
+RUNDIR=${RUNDIR:-runs/ablation}
+EXTRA=()
+if [[ -n ${STEPS_PER_EPOCH:-} ]]; then EXTRA=(--set max_steps_per_epoch="$STEPS_PER_EPOCH"); fi
 NICE=${NICE:-"nice -n 5"}
 has() { [[ " $STEPS " == *" $1 "* ]]; }
 
@@ -21,11 +26,11 @@ for row in $ROWS; do
     # the original FER2013 labels stored in the same file (labels: fer2013 in the config)
     cfg=configs/fer2013_adcorre.yaml; run=runs/fer2013_adcorre; data=$DATA; labels=(--labels fer2013)
   else
-    cfg=configs/ablation/$row.yaml; run=runs/ablation/$row; data=$DATA; labels=()
+    cfg=configs/ablation/$row.yaml; run=$RUNDIR/$row; data=$DATA; labels=()
   fi
   if has train; then
     echo "== $row: train ($(date -u +%H:%M:%S))"
-    $NICE fer-edge train --config "$cfg" --set output_dir="$run" --set data="$data" --no-progress
+    $NICE fer-edge train --config "$cfg" --set output_dir="$run" --set data="$data" --no-progress "${EXTRA[@]}"
   fi
   if has eval; then
     for split in val test; do
@@ -35,7 +40,7 @@ for row in $ROWS; do
 done
 
 if has table; then
-  ROWS="$ROWS" python - <<'PY'
+  ROWS="$ROWS" RUNDIR="$RUNDIR" python - <<'PY'
 import json, os
 from pathlib import Path
 
@@ -43,7 +48,7 @@ print("| row | val acc | val macro-F1 | test acc | test macro-F1 | test acc w/o 
 print("|---|---|---|---|---|---|---|---|")
 recalls = []
 for row in os.environ["ROWS"].split():
-    run = Path("runs/fer2013_adcorre" if row == "fer2013" else f"runs/ablation/{row}")
+    run = Path("runs/fer2013_adcorre" if row == "fer2013" else f"{os.environ['RUNDIR']}/{row}")
     ev = {}
     for split in ("val", "test"):
         f = run / f"eval_{split}" / "metrics.json"
