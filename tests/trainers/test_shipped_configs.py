@@ -7,8 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from fakes.torch_threads import one_thread_fixture  # noqa: E402
 from fer_edge.trainers.config import TrainConfig  # noqa: E402
-from torch_threads import one_thread_fixture  # noqa: E402
 
 from fer_edge.cli import main as cli_main  # noqa: E402
 
@@ -41,6 +41,9 @@ def test_shipped_config_trains_a_few_steps(path, tmp_path, capsys):
 
     cfg = TrainConfig.from_file(path)
     data = _data_for(cfg, SHARED_DATA)
+    # other inputs a recipe names (pretrained weights, teacher outputs) that a checkout may not have
+    absent = [getattr(cfg, k) for k in ("init_from", "teacher", "ferplus_csv")
+              if getattr(cfg, k) and not Path(getattr(cfg, k)).exists()]
     out = tmp_path / "run"
     args = ["train", "-c", str(path), "--set", f"output_dir={out}", "--no-progress", "--threads", "1",
             "--set", "epochs=1", "--set", "max_steps_per_epoch=2", "--set", "limit_per_split=1200",
@@ -51,6 +54,11 @@ def test_shipped_config_trains_a_few_steps(path, tmp_path, capsys):
         assert "not found" in err and "Traceback" not in err
         return
     args += ["--set", f"data={data}"]
+    if absent:  # stops before training with a line naming what is missing
+        assert cli_main(args) == 1
+        err = capsys.readouterr().err
+        assert Path(absent[0]).name in err and "Traceback" not in err
+        return
     if path.stem in HEAVY:
         args += ["--batch-size", "16"]
     # the configured batch size and sampler are kept: that is where a recipe can break before its first step
