@@ -98,6 +98,7 @@ class DeRLNet(nn.Module):
         self.feature_dim = int(hidden)
         self.detach_residue = bool(detach_residue)
         init_weights(self)
+        self.fuse[0].reset_parameters()  # a hidden layer before ReLU: PyTorch's fan-in init, not the small-normal one
 
     def _classify(self, residue: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
         if self.detach_residue:
