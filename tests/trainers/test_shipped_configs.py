@@ -1,6 +1,7 @@
 """Every config shipped in configs/ runs: `fer-edge train -c <config>` takes a few steps on a slice of FER+ (or,
 where its data is absent, stops with the missing-data error), and the method recipes export to ONNX with parity."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ pytestmark = pytest.mark.torch
 _one_thread = one_thread_fixture()
 
 ROOT = Path(__file__).resolve().parents[2]
+# The same place tests/conftest.py looks (importing it by name picks whichever conftest loaded first in a full run).
+SHARED_DATA = Path(os.environ.get("FER_EDGE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 # the recipes of issue 19's methods: trained, then exported (the classifier path only for DeRL)
 METHODS = {"ferplus_dlp", "ferplus_dlp_derl", "ferplus_ranger_gc", "ferplus_resnet50_abp"}
@@ -37,8 +40,6 @@ def test_every_method_has_a_config():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "configs")))
 def test_shipped_config_trains_a_few_steps(path, tmp_path, capsys):
-    from conftest import SHARED_DATA
-
     cfg = TrainConfig.from_file(path)
     data = _data_for(cfg, SHARED_DATA)
     # other inputs a recipe names (pretrained weights, teacher outputs) that a checkout may not have
