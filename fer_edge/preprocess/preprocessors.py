@@ -59,7 +59,7 @@ def create_preprocessor(choice: str, backend, device: int = 0):
     from . import cuda
 
     if choice == "auto" and not device_input_supported(backend):
-        log.info("preprocessing on the CPU: the %s backend takes host arrays", backend.name)
+        log.debug("preprocessing on the CPU: the %s backend takes host arrays", backend.name)
         return CpuPreprocessor()
     status = cuda.available()
     if not status:
