@@ -36,7 +36,7 @@ def test_abp_gate_is_per_position_without_pooling_and_trains():
     torch.manual_seed(0)
     block = AccuracyBoosterPlus(4)
     x = torch.randn(2, 4, 5, 5)
-    g = block.gate(x)
+    g = block.gate(x).detach()
     assert float(g.std(dim=(2, 3)).min()) > 0  # spatially varying: not one gate per channel
     block(x).sum().backward()
     assert block.depthwise.weight.grad.abs().sum() > 0 and block.mix.weight.grad.abs().sum() > 0
