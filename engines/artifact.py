@@ -6,7 +6,6 @@ publishes its output with temp file + rename, so nothing half-written ever sits 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ContextManager, Dict, Mapping, Optional, Tuple
@@ -17,6 +16,7 @@ from fer_edge._optional import require
 from fer_edge.card import CARD_METADATA_KEY, ModelCard, card_from_metadata
 from fer_edge.errors import InvalidInputError, ModelFormatError
 from fer_edge.integrity import integrity_record
+from fer_edge.integrity import sha256_file as file_sha256  # noqa: F401  (the one file hash; export steps import it from here)
 
 EXPORT_EXTRA = "export"
 
@@ -40,15 +40,6 @@ class StepResult:
     card: ModelCard
     max_abs_diff: float = 0.0
     details: Mapping[str, Any] = field(default_factory=dict)
-
-
-def file_sha256(path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_onnx(path):

@@ -10,7 +10,6 @@ graph), so it works on a device without the [export] extra.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import shutil
@@ -21,6 +20,7 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple
 from fer_edge.card import CARD_METADATA_KEY, ModelCard
 from fer_edge.detect.registry import DEFAULT_DETECTOR, detector_names
 from fer_edge.errors import InvalidInputError, ModelFormatError
+from fer_edge.integrity import sha256_file
 
 from .staging import staged_folder
 
@@ -136,14 +136,6 @@ class TritonExport:
 
 
 # ---------------------------------------------------------------------------------------------- reading models
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _onnx_graph(path: Path):
     """(card or None, inputs, outputs) of an ONNX file read with ONNX Runtime."""
     import onnxruntime as ort
@@ -216,7 +208,7 @@ def _onnx_for_engine(engine: Path, ec, onnx: Optional[str]) -> Path:
             "--onnx"
         )
     path = candidates[0]
-    if _sha256(path) != ec.onnx_sha256:
+    if sha256_file(path) != ec.onnx_sha256:
         raise ModelFormatError(
             f"{path.name} is not the ONNX {engine.name} was built from (its sha256 differs from the sidecar's "
             "onnx_sha256); pass the ONNX the engine was built from with --onnx"

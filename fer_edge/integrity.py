@@ -18,6 +18,7 @@ from .errors import ModelFormatError
 
 __all__ = [
     "ALGORITHM",
+    "sha256_file",
     "FILE_RECORD_KEY",
     "file_integrity_record",
     "verify_file_integrity",
@@ -178,6 +179,15 @@ def _entry(view: memoryview, where: str) -> Tuple[str, str]:
             value = text
         pos += length
     return key, value
+
+
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes, read in chunks (engines and weight files can be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def read_model_bytes(path) -> bytes:

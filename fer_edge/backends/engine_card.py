@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..atomic import atomic_write_bytes
 from ..card import ModelCard
 from ..errors import EngineMismatchError, ModelFormatError
+from ..integrity import sha256_file  # noqa: F401  (re-exported: the backends import it from here)
 
 ENGINE_CARD_SCHEMA = 1
 KIND = "fer_edge.engine"
@@ -26,13 +27,6 @@ def sidecar_path(engine) -> Path:
     engine = Path(engine)
     return engine.with_name(engine.name + ".json")
 
-
-def sha256_file(path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _checksum(data: Dict[str, Any]) -> str:
