@@ -16,15 +16,10 @@ import numpy as np
 from fer_edge.atomic import atomic_path
 from fer_edge.datasets import LabelledData, Split
 from fer_edge.errors import InvalidInputError
+from fer_edge.recognizer import softmax
 
 logger = logging.getLogger(__name__)
 FORMAT = "fer_edge.teacher/1"
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def teacher_targets(models: Sequence, data_path, *, dataset: str = "auto", split: str = "train",
@@ -48,6 +43,7 @@ def teacher_targets(models: Sequence, data_path, *, dataset: str = "auto", split
     if split not in data.splits:
         raise InvalidInputError(f"{data_path}: has no {split!r} split (available: {sorted(data.splits)})")
     probs = None
+    prepared = {}  # teachers with the same input geometry and normalisation share one preprocessed split
     for path in models:
         path = Path(path)
         if not path.is_file():
@@ -57,14 +53,18 @@ def teacher_targets(models: Sequence, data_path, *, dataset: str = "auto", split
             if list(mapping[:-1]) != list(range(len(data.labels))) or card.num_classes != data.num_classes:
                 raise InvalidInputError(f"{path}: its labels {list(card.labels)} are not the dataset's "
                                         f"{list(data.labels)} in the same order; a teacher must share the label order")
-            arrays = arrays_from_split(data.splits[split], card, where=f"{data_path}:{split}", progress=True)
+            key = (card.input_shape, card.color, card.alpha_beta(), card.crop_margin, card.interpolation)
+            if key not in prepared:
+                prepared[key] = arrays_from_split(data.splits[split], card, where=f"{data_path}:{split}",
+                                                  progress=True)
+            arrays = prepared[key]
             if arrays.skipped:
                 raise InvalidInputError(f"{data_path}:{split}: {arrays.skipped} unreadable images; teacher rows would "
                                         "not line up with the training rows — fix or remove those images first")
             logits = predict(arrays.x)
             if tta_flip:
                 logits = (logits + predict(np.ascontiguousarray(arrays.x[..., ::-1]))) / 2
-            p = _softmax(np.asarray(logits, np.float64) / temperature)
+            p = softmax(np.asarray(logits, np.float64) / temperature)
         probs = p if probs is None else probs + p
         logger.info("teacher %s: %s accuracy on its hard labels %.4f", path.name, split,
                     float(np.mean(p.argmax(1)[arrays.labels >= 0] == arrays.labels[arrays.labels >= 0])))
