@@ -28,6 +28,8 @@ STD_RANGE = (1e-3, 1e3)  # on the 0..1 scale; outside it the normalisation ampli
 MEAN_LIMIT = 100.0
 TTAS = ("none", "flip")  # test-time augmentation: "flip" averages the mirrored crop's output in
 
+# Card fields added after integrity records were first written: left out of the digest while at their default.
+FIELDS_ADDED_AFTER_INTEGRITY = {"tta": "none"}
 FERPLUS_LABELS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 FER2013_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
@@ -214,9 +216,9 @@ class ModelCard:
         """The card without its integrity record, in one fixed JSON form (what the integrity digest covers)."""
         d = self.to_dict()
         d.pop("integrity", None)
-        # Fields added after integrity records existed are left out at their default, so older records still match.
-        if d.get("tta") == "none":
-            d.pop("tta")
+        for key, default in FIELDS_ADDED_AFTER_INTEGRITY.items():  # at their default, older records still match
+            if d.get(key) == default:
+                del d[key]
         return json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
     @classmethod
