@@ -26,7 +26,7 @@ INTERPOLATIONS = ("linear",)
 MAX_INPUT_SIDE = 4096  # a classifier input larger than this is a damaged card, not a model
 STD_RANGE = (1e-3, 1e3)  # on the 0..1 scale; outside it the normalisation amplifies noise or erases the image
 MEAN_LIMIT = 100.0
-TTAS = ("none", "flip")  # test-time augmentation: "flip" averages the mirrored crop's output in
+TTAS = ("none", "flip")  # test-time augmentation: "flip" averages in the mirrored crop's output
 
 # Card fields added after integrity records were first written: left out of the digest while at their default.
 FIELDS_ADDED_AFTER_INTEGRITY = {"tta": "none"}
