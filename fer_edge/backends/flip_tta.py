@@ -14,14 +14,13 @@ class FlipTTABackend(Backend):
     Faces are close to mirror-symmetric in expression, which is why the mirror is a second, free opinion.
     """
 
-    name_suffix = "+flip"
     on_gpu = False  # mirrored rows are made on the host; the device input path does not apply
 
     def __init__(self, inner: Backend):
         self.inner = inner
         self.card = inner.card
         self.precision = inner.precision
-        self.name = f"{inner.name}{self.name_suffix}"
+        self.name = f"{inner.name}+flip"
         self.path = getattr(inner, "path", None)
         # No batch limit here: the inner backend chunks and pads the doubled batch to its own limits.
 
