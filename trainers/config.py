@@ -61,8 +61,10 @@ class TrainConfig:
         output channel before the step; any optimizer), lookahead_k / lookahead_alpha (Ranger's Lookahead period and
         step size).
     Augmentation (batched in torch): hflip (probability), rotate (degrees), scale (fraction),
-        translate (fraction of the side), brightness, contrast (jitter amplitudes), erasing (probability),
-        erasing_area (min, max share of the image).
+        translate (fraction of the side), brightness, contrast (jitter amplitudes), gamma_jitter (lighting: pixels
+        raised to exp(U(-g, g))), blur (probability) with blur_sigma (the largest Gaussian sigma, pixels of the
+        network input), erasing (probability), erasing_area (min, max share of the image); mixup / cutmix (Beta
+        alphas, 0 = off; they blend the targets too, so they need targets: soft) on a share mix_prob of the batches.
     Runtime: device ("auto", "cpu", "cuda", "cuda:1"), precision ("auto" = bf16 autocast on a CPU with BF16,
         fp16 AMP on CUDA), channels_last (NHWC memory format: ~20 % faster convolutions on CPU), sync_bn
         (BatchNorm statistics over all GPUs of a torchrun job; CUDA only),
@@ -134,8 +136,14 @@ class TrainConfig:
     translate: float = 0.08
     brightness: float = 0.0
     contrast: float = 0.0
+    gamma_jitter: float = 0.0
+    blur: float = 0.0
+    blur_sigma: float = 1.0
     erasing: float = 0.25
     erasing_area: Tuple[float, float] = (0.02, 0.2)
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    mix_prob: float = 1.0
     # runtime
     device: str = "auto"
     precision: str = "auto"
@@ -175,7 +183,7 @@ class TrainConfig:
                 raise bad(key, f"must be > 0, got {getattr(self, key)}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise bad("val_fraction", f"must be in [0, 1), got {self.val_fraction}")
-        for key in ("hflip", "erasing"):
+        for key in ("hflip", "erasing", "blur", "mix_prob"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise bad(key, f"is a probability in [0, 1], got {getattr(self, key)}")
         if not 0.0 < self.ema_decay < 1.0:
@@ -186,6 +194,13 @@ class TrainConfig:
             raise bad("teacher_weight", f"is a share in [0, 1], got {self.teacher_weight}")
         if self.teacher and self.targets != "soft":
             raise bad("teacher", "distillation blends soft targets; set targets: soft")
+        for key in ("gamma_jitter", "mixup", "cutmix"):
+            if getattr(self, key) < 0:
+                raise bad(key, f"must be >= 0 (0 = off), got {getattr(self, key)}")
+        if not 0.2 < self.blur_sigma <= 5.0:
+            raise bad("blur_sigma", f"is the largest blur sigma in pixels, in (0.2, 5], got {self.blur_sigma}")
+        if (self.mixup > 0 or self.cutmix > 0) and self.targets != "soft":
+            raise bad("mixup" if self.mixup > 0 else "cutmix", "blends target distributions; set targets: soft")
         if self.affectnet_classes not in (7, 8):
             raise bad("affectnet_classes", f"must be 7 or 8, got {self.affectnet_classes}")
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -293,7 +308,8 @@ class TrainConfig:
 FILE_RELATIVE_KEYS = ("data", "ferplus_csv", "init_from", "teacher")
 _NON_RESULT_KEYS = ("output_dir", "progress", "threads", "device")
 # Settings added after runs were recorded: left out of the hash while at their default.
-_ADDED_DEFAULTS = {"grad_centralization": False, "lookahead_k": 6, "lookahead_alpha": 0.5}
+_ADDED_DEFAULTS = {"grad_centralization": False, "lookahead_k": 6, "lookahead_alpha": 0.5, "gamma_jitter": 0.0,
+                   "blur": 0.0, "blur_sigma": 1.0, "mixup": 0.0, "cutmix": 0.0, "mix_prob": 1.0}
 
 
 def load_mapping(path) -> Dict[str, Any]:

@@ -28,6 +28,7 @@ from fer_edge.datasets import LabelledData, limit_splits, load_dataset, split_of
 from fer_edge.errors import FerEdgeError, InvalidInputError, ModelFormatError
 
 from . import distributed as D
+from .batch_mix import MixConfig, mix_batch
 from .checkpoint import checkpoint_weights, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .evaluate import classification_metrics
@@ -340,6 +341,7 @@ class TrainingRun:
     autocast_dtype: Optional[torch.dtype]
     memory_format: torch.memory_format
     augment: BatchAugment
+    mix: MixConfig
     hooks: list
 
 
@@ -419,7 +421,8 @@ def build_run(cfg: TrainConfig, prep: PreparedData, device, info: D.DistInfo, re
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     augment = BatchAugment(AugmentConfig.from_train_config(cfg), card)
     return TrainingRun(model, criterion, loss_params, optimizer, scheduler, scaler, ema, sampler, global_batch,
-                       steps_per_epoch, precision, autocast_dtype, memory_format, augment, hooks)
+                       steps_per_epoch, precision, autocast_dtype, memory_format, augment,
+                       MixConfig.from_train_config(cfg), hooks)
 
 
 def resume_run(run: TrainingRun, cfg: TrainConfig, rpath: Path, info: D.DistInfo) -> Tuple[_State, List[dict]]:
@@ -482,6 +485,8 @@ def train_one_epoch(run: TrainingRun, net: nn.Module, prep: PreparedData, cfg: T
         sb = prep.soft[b].to(device, non_blocking=True)
         if not run.augment.identity:
             xb = run.augment(xb, aug_gen)
+        if run.mix.enabled:
+            xb, sb, _lam = mix_batch(xb, sb, run.mix, aug_gen)
         xb = xb.contiguous(memory_format=run.memory_format)
         with torch.autocast(device.type, dtype=run.autocast_dtype, enabled=run.autocast_dtype is not None):
             outputs = train_outputs(net, xb)

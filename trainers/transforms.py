@@ -8,6 +8,7 @@ not with per-sample image code.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -57,13 +58,15 @@ class AugmentConfig:
     translate: float = TrainConfig.translate
     brightness: float = TrainConfig.brightness
     contrast: float = TrainConfig.contrast
+    gamma_jitter: float = TrainConfig.gamma_jitter
+    blur: float = TrainConfig.blur
+    blur_sigma: float = TrainConfig.blur_sigma
     erasing: float = TrainConfig.erasing
     erasing_area: tuple = TrainConfig.erasing_area
 
     @classmethod
     def from_train_config(cls, cfg) -> "AugmentConfig":
-        return cls(cfg.hflip, cfg.rotate, cfg.scale, cfg.translate, cfg.brightness, cfg.contrast, cfg.erasing,
-                   tuple(cfg.erasing_area))
+        return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
 
 
 class BatchAugment:
@@ -81,7 +84,8 @@ class BatchAugment:
     @property
     def identity(self) -> bool:
         a = self.aug
-        return not any((a.hflip, a.rotate, a.scale, a.translate, a.brightness, a.contrast, a.erasing))
+        return not any((a.hflip, a.rotate, a.scale, a.translate, a.brightness, a.contrast, a.gamma_jitter, a.blur,
+                        a.erasing))
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         a = self.aug
@@ -104,8 +108,10 @@ class BatchAugment:
             theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
             grid = F.affine_grid(theta, list(x.shape), align_corners=False)
             x = F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=False)
-        if a.brightness > 0 or a.contrast > 0:
+        if a.brightness > 0 or a.contrast > 0 or a.gamma_jitter > 0:
             p = x * self.std + self.mean
+            if a.gamma_jitter > 0:  # lighting: p ** exp(u), u ~ U(-g, g); darker or brighter mid-tones, same ends
+                p = p.clamp(0.0, 1.0) ** torch.exp((rand(b, 1, 1, 1) * 2 - 1) * a.gamma_jitter)
             if a.contrast > 0:
                 c = 1.0 + (rand(b, 1, 1, 1) * 2 - 1) * a.contrast
                 m = p.mean(dim=(1, 2, 3), keepdim=True)
@@ -113,6 +119,8 @@ class BatchAugment:
             if a.brightness > 0:
                 p = p + (rand(b, 1, 1, 1) * 2 - 1) * a.brightness
             x = (p.clamp(0.0, 1.0) - self.mean) / self.std
+        if a.blur > 0:
+            x = self._blur(x, rand)
         if a.erasing > 0:
             lo, hi = a.erasing_area
             area = (lo + rand(b) * (hi - lo)) * h * w
@@ -131,3 +139,18 @@ class BatchAugment:
             noise = torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device)
             x = torch.where(mask, noise, x)
         return x.contiguous()
+
+    def _blur(self, x: torch.Tensor, rand) -> torch.Tensor:
+        """Gaussian blur of a random share ``blur`` of the images, sigma ~ U(0.2, blur_sigma) pixels (focus, motion,
+        low-resolution cameras); separable, one kernel per image, reflected borders."""
+        b, c, h, w = x.shape
+        radius = max(1, math.ceil(3 * self.aug.blur_sigma))
+        sigma = 0.2 + rand(b) * (self.aug.blur_sigma - 0.2)
+        t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+        k = torch.exp(-0.5 * (t.view(1, -1) / sigma.view(-1, 1).to(x.dtype)) ** 2)
+        k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (b*c, 2r+1)
+        y = F.pad(x.reshape(1, b * c, h, w), (radius, radius, radius, radius), mode="reflect")
+        y = F.conv2d(y, k.view(b * c, 1, 1, -1), groups=b * c)
+        y = F.conv2d(y, k.view(b * c, 1, -1, 1), groups=b * c).view(b, c, h, w)
+        on = (rand(b) < self.aug.blur).view(b, 1, 1, 1)
+        return torch.where(on, y, x)

@@ -81,3 +81,34 @@ def test_same_generator_seed_same_augmentation():
     c = aug(x, torch.Generator().manual_seed(12))
     torch.testing.assert_close(a, b)
     assert not torch.allclose(a, c)
+
+
+def test_gamma_jitter_keeps_the_ends_and_moves_mid_tones():
+    x = torch.tensor([-1.0, 0.0, 1.0]).view(1, 1, 1, 3).repeat(32, 1, 3, 1)  # pixels 0, 0.5, 1
+    aug = BatchAugment(AugmentConfig(**dict(OFF, gamma_jitter=0.5)), CARD)
+    y = aug(x, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(y[..., 0], x[..., 0])
+    torch.testing.assert_close(y[..., 2], x[..., 2])
+    mid = y[:, 0, 0, 1]
+    assert float(mid.min()) < -0.05 and float(mid.max()) > 0.05  # both darker and brighter mid-tones
+
+
+def test_blur_smooths_only_the_chosen_share_and_keeps_the_mean():
+    x = torch.zeros(200, 1, 16, 16)
+    x[..., ::2] = 1.0  # vertical stripes: all high frequency
+    x[..., 1::2] = -1.0
+    aug = BatchAugment(AugmentConfig(**dict(OFF, blur=0.5, blur_sigma=1.5)), CARD)
+    y = aug(x, torch.Generator().manual_seed(0))
+    blurred = (y - x).abs().amax(dim=(1, 2, 3)) > 1e-6
+    assert 0.35 < float(blurred.float().mean()) < 0.65
+    contrast = y[blurred].amax(dim=(1, 2, 3)) - y[blurred].amin(dim=(1, 2, 3))
+    assert float(contrast.max()) < 2.0  # the ±1 stripes lost amplitude
+    torch.testing.assert_close(y.mean(dim=(1, 2, 3)), x.mean(dim=(1, 2, 3)), atol=1e-5, rtol=0)
+
+
+def test_augment_config_reads_every_field_from_the_train_config():
+    from fer_edge.trainers.config import TrainConfig
+
+    cfg = TrainConfig(data="d.npz", gamma_jitter=0.3, blur=0.2, blur_sigma=1.2, brightness=0.1)
+    aug = AugmentConfig.from_train_config(cfg)
+    assert (aug.gamma_jitter, aug.blur, aug.blur_sigma, aug.brightness) == (0.3, 0.2, 1.2, 0.1)

@@ -210,3 +210,10 @@ def test_the_loop_is_named_steps_that_compose_to_train(tmp_path):
     assert record["train_loss"] == pytest.approx(whole["train_loss"], rel=1e-6)
     assert record["val_accuracy"] == pytest.approx(whole["val_accuracy"])
     assert (tmp_path / "steps" / "best.ckpt").is_file() and state.best_epoch == 0
+
+
+def test_mixup_cutmix_and_photometric_augmentation_still_learn(tmp_path):
+    cfg = tiny_config(tmp_path, targets="soft", mixup=0.4, cutmix=1.0, mix_prob=0.5, gamma_jitter=0.3, blur=0.3,
+                      brightness=0.1, contrast=0.1, epochs=8)
+    summary = train(cfg, command="pytest")
+    assert summary["best_accuracy"] > 0.9
