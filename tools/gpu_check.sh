@@ -3,13 +3,15 @@
 # The GPU machine has torch, CuPy, cuda-python, nvcc and onnxruntime but no internet, so nothing is downloaded:
 # a venv layered on the system packages gets an editable install of this tree (--no-deps), plus any wheels carried
 # in out/gpu/wheels (e.g. pytest). Each step logs to $OUT/<step>.log and its exit code/time to $OUT/result.txt;
-# a failed step does not stop the later ones. Budget: GPU_TESTS_S + teachers (TEACHER_S) ≤ 8 minutes by default.
+# a failed step does not stop the later ones. Budget: GPU_TESTS_S + teachers (TEACHER_S) ≤ 8 minutes by default; a
+# call that carries the FER2013 pack instead runs the Ad-Corre headline (FER2013_S).
 #   carry out/gpu (packed data: `make gpu-data`) and run:  OUT=$OUT tools/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/gpu-check}
 GPU_TESTS_S=${GPU_TESTS_S:-180}
 TEACHER_S=${TEACHER_S:-300}
+FER2013_S=${FER2013_S:-480}
 mkdir -p "$OUT"
 RESULT="$OUT/result.txt"
 : > "$RESULT"
@@ -52,5 +54,14 @@ if [ -f out/gpu/ferplus_trainval.npz ]; then
   grep -h "best accuracy" "$OUT/teachers.log" >> "$RESULT" || true
 else
   echo "teachers       skipped: out/gpu/ferplus_trainval.npz(.xz) not carried (make gpu-data)" | tee -a "$RESULT"
+fi
+
+# The Ad-Corre headline (tools/adcorre_fer2013_gpu.sh) when the FER2013 pack came instead (`make gpu-data-fer2013`).
+if [ -f out/gpu/fer2013.npz.xz ] && [ ! -f out/gpu/fer2013.npz ]; then
+  step unpack13 xz -dk out/gpu/fer2013.npz.xz
+fi
+if [ -f out/gpu/fer2013.npz ]; then
+  step fer2013 timeout "$FER2013_S" env PY="$PY" OUT="$OUT" tools/adcorre_fer2013_gpu.sh
+  cat "$OUT/fer2013/summary.md" >> "$RESULT" 2>/dev/null || true
 fi
 cat "$RESULT"
