@@ -80,7 +80,7 @@ def evaluate_model_file(
     split: str = "test",
     batch_size: int = 256,
     threads: Optional[int] = None,
-    tta_flip: bool = False,
+    tta_flip: Optional[bool] = None,
     fer2013_csv: str = "",
     limit: int = 0,
     label_set: str = "",
@@ -88,7 +88,8 @@ def evaluate_model_file(
     """Evaluate a checkpoint (``.ckpt``/``.pt``) or an exported model (``.onnx``/``.engine``) on a dataset split.
 
     The images are preprocessed with ``fer_edge.preprocess`` and the model's card; the dataset's labels are
-    mapped onto the card's label order by name (an unknown name is an error).
+    mapped onto the card's label order by name (an unknown name is an error). ``tta_flip`` None follows the
+    card's ``tta`` (what ``Recognizer`` runs); True / False force the mirrored average on or off.
 
     Returns:
         dict with "model", "data", "split", "all" metrics and, when the dataset flags duplicate-leak images,
@@ -117,6 +118,8 @@ def evaluate_model_file(
         sp = arrays_from_split(data.splits[split], card, where=f"{data_path}:{split}", progress=True)
         x = sp.x
         logits = predict(x)
+        if tta_flip is None:
+            tta_flip = card.tta == "flip"
         if tta_flip:
             logits = logits + predict(np.ascontiguousarray(x[..., ::-1]))
     y_pred = logits.argmax(1)

@@ -23,7 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "fer2013_y_* of ferplus.npz); default: y_* / class_names")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch / ONNX Runtime")
-    parser.add_argument("--tta-flip", action="store_true", help="average with the horizontally flipped input")
+    parser.add_argument("--tta", choices=("card", "none", "flip"), default="card",
+                        help="test-time augmentation: what the model card says (default, as Recognizer runs it), "
+                             "none, or flip (average with the horizontally flipped input)")
+    parser.add_argument("--tta-flip", action="store_const", const="flip", dest="tta", help="same as --tta flip")
     parser.add_argument("--limit", type=int, default=0, help="only the first N images of each split")
     parser.add_argument("--out", default=None, help="folder for metrics.json and confusion.png")
     parser.add_argument("--no-png", action="store_true", help="skip the confusion-matrix PNG")
@@ -48,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
     result = evaluate_model_file(
         args.model, args.data, dataset=args.dataset, split=args.split, batch_size=args.batch_size,
-        threads=args.threads, tta_flip=args.tta_flip, fer2013_csv=args.ferplus_csv, limit=args.limit,
+        threads=args.threads, tta_flip={"card": None, "none": False, "flip": True}[args.tta],
+        fer2013_csv=args.ferplus_csv, limit=args.limit,
         label_set=args.labels,
     )
     sys.stdout.write(_summary(result) + "\n")

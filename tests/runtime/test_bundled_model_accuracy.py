@@ -8,6 +8,7 @@ import pytest
 
 import fer_edge
 from fer_edge.backends import backend_from_path
+from fer_edge.backends.flip_tta import FlipTTABackend
 from fer_edge.card import FERPLUS_LABELS
 from fer_edge.preprocess import preprocess
 
@@ -39,8 +40,10 @@ KNOWN_SHORTFALLS = {"2": {"fear"}}
 
 
 def _predict(model_path: Path, images: np.ndarray) -> np.ndarray:
-    with backend_from_path(model_path, threads=1) as backend:
-        card = backend.card
+    """Predictions as ``Recognizer`` makes them: with the card's test-time augmentation."""
+    with backend_from_path(model_path, threads=1) as inner:
+        card = inner.card
+        backend = FlipTTABackend(inner) if card.tta == "flip" else inner
         batch = np.concatenate([preprocess(img, None, card) for img in images], axis=0)
         logits = np.concatenate([backend.infer(batch[i : i + 512]) for i in range(0, len(batch), 512)], axis=0)
     return logits.argmax(1)

@@ -94,6 +94,39 @@ def test_checkpoint_and_onnx_evaluate_the_same(tiny, tmp_path):
 
 
 @torch_only
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_eval_follows_the_cards_tta_unless_told(tiny, tmp_path, capsys):
+    """A card that says tta=flip is evaluated as Recognizer runs it; --tta none / flip override it."""
+    data_dir, ckpt = tiny
+    pytest.importorskip("onnx")
+    import onnx
+    import torch
+    from fer_edge.cli import main
+    from fer_edge.trainers.checkpoint import model_from_checkpoint
+
+    from fer_edge.card import CARD_METADATA_KEY
+
+    model, card = model_from_checkpoint(ckpt)
+    onnx_path = tmp_path / "flip.onnx"
+    torch.onnx.export(model, torch.zeros(1, 1, 16, 16), str(onnx_path), input_names=["input"],
+                      output_names=["logits"], dynamic_axes={"input": {0: "n"}, "logits": {0: "n"}}, dynamo=False)
+    m = onnx.load(str(onnx_path))
+    entry = m.metadata_props.add()
+    entry.key, entry.value = CARD_METADATA_KEY, card.replace(tta="flip").to_json()
+    onnx.save(m, str(onnx_path))
+    reports = {}
+    for mode in ("card", "none", "flip"):
+        out = tmp_path / mode
+        assert main(["eval", str(onnx_path), "--data", str(data_dir / "d.npz"), "--threads", "1", "--tta", mode,
+                     "--no-png", "--out", str(out)]) == 0
+        reports[mode] = json.loads((out / "metrics.json").read_text())
+    capsys.readouterr()
+    assert reports["card"]["tta_flip"] is True and reports["none"]["tta_flip"] is False
+    assert reports["card"]["all"]["confusion"] == reports["flip"]["all"]["confusion"]
+    # left / right classes: the mirrored opinion confuses them, so the two evaluations really differ
+    assert reports["none"]["all"]["confusion"] != reports["flip"]["all"]["confusion"]
+
+@torch_only
 def test_cli_eval_writes_json_and_png(tiny, tmp_path, capsys):
     data_dir, ckpt = tiny
     from fer_edge.cli import main
