@@ -101,10 +101,10 @@ def test_eval_follows_the_cards_tta_unless_told(tiny, tmp_path, capsys):
     pytest.importorskip("onnx")
     import onnx
     import torch
-    from fer_edge.cli import main
     from fer_edge.trainers.checkpoint import model_from_checkpoint
 
     from fer_edge.card import CARD_METADATA_KEY
+    from fer_edge.cli import main
 
     model, card = model_from_checkpoint(ckpt)
     onnx_path = tmp_path / "flip.onnx"
