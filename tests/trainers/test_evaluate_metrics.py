@@ -62,27 +62,32 @@ def tiny(tmp_path_factory):
     return tmp_path, train(cfg)["best_checkpoint"]
 
 
-@torch_only
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_checkpoint_and_onnx_evaluate_the_same(tiny, tmp_path):
-    data_dir, ckpt = tiny
+def _onnx_with_card(ckpt, path, **card_changes):
+    """The checkpoint exported plainly (no onnxsim) with its card, changed by ``card_changes``, attached."""
     pytest.importorskip("onnx")
     import onnx
     import torch
     from fer_edge.trainers.checkpoint import model_from_checkpoint
-    from fer_edge.trainers.evaluate import evaluate_model_file
 
     from fer_edge.card import CARD_METADATA_KEY
 
     model, card = model_from_checkpoint(ckpt)
-    onnx_path = tmp_path / "m.onnx"
-    torch.onnx.export(model, torch.zeros(1, 1, 16, 16), str(onnx_path), input_names=["input"],
+    torch.onnx.export(model, torch.zeros(1, 1, 16, 16), str(path), input_names=["input"],
                       output_names=["logits"], dynamic_axes={"input": {0: "n"}, "logits": {0: "n"}}, dynamo=False)
-    m = onnx.load(str(onnx_path))
+    m = onnx.load(str(path))
     entry = m.metadata_props.add()
-    entry.key, entry.value = CARD_METADATA_KEY, card.to_json()
-    onnx.save(m, str(onnx_path))
+    entry.key, entry.value = CARD_METADATA_KEY, card.replace(**card_changes).to_json()
+    onnx.save(m, str(path))
+    return path
 
+
+@torch_only
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_checkpoint_and_onnx_evaluate_the_same(tiny, tmp_path):
+    data_dir, ckpt = tiny
+    from fer_edge.trainers.evaluate import evaluate_model_file
+
+    onnx_path = _onnx_with_card(ckpt, tmp_path / "m.onnx")
     r_ckpt = evaluate_model_file(ckpt, data_dir / "d.npz", split="test")
     r_onnx = evaluate_model_file(onnx_path, data_dir / "d.npz", split="test", threads=1)
     assert r_ckpt["runner"] == "torch" and r_onnx["runner"].startswith("runtime:")
@@ -98,22 +103,9 @@ def test_checkpoint_and_onnx_evaluate_the_same(tiny, tmp_path):
 def test_eval_follows_the_cards_tta_unless_told(tiny, tmp_path, capsys):
     """A card that says tta=flip is evaluated as Recognizer runs it; --tta none / flip override it."""
     data_dir, ckpt = tiny
-    pytest.importorskip("onnx")
-    import onnx
-    import torch
-    from fer_edge.trainers.checkpoint import model_from_checkpoint
-
-    from fer_edge.card import CARD_METADATA_KEY
     from fer_edge.cli import main
 
-    model, card = model_from_checkpoint(ckpt)
-    onnx_path = tmp_path / "flip.onnx"
-    torch.onnx.export(model, torch.zeros(1, 1, 16, 16), str(onnx_path), input_names=["input"],
-                      output_names=["logits"], dynamic_axes={"input": {0: "n"}, "logits": {0: "n"}}, dynamo=False)
-    m = onnx.load(str(onnx_path))
-    entry = m.metadata_props.add()
-    entry.key, entry.value = CARD_METADATA_KEY, card.replace(tta="flip").to_json()
-    onnx.save(m, str(onnx_path))
+    onnx_path = _onnx_with_card(ckpt, tmp_path / "flip.onnx", tta="flip")
     reports = {}
     for mode in ("card", "none", "flip"):
         out = tmp_path / mode
