@@ -159,3 +159,5 @@ edgenet_tiny = _factory("edgenet_tiny", stem=(16, 1), stages=((16, 0), (32, 1), 
 edgenet_s = _factory("edgenet_s", stem=(24, 2), stages=((32, 1), (64, 2), (128, 2), (256, 1)), dropout=0.2)
 edgenet_m = _factory("edgenet_m", stem=(32, 2), stages=((32, 1), (64, 2), (128, 2), (256, 2)), dropout=0.3)
 edgenet_l = _factory("edgenet_l", stem=(32, 2), stages=((48, 1), (96, 2), (192, 2), (384, 1)), dropout=0.3)
+# edgenet_sw: edgenet_s widened at 12² and 6² (80 / 160 channels) under the 1 M-parameter limit: ~0.82 M, ~33 MMACs.
+edgenet_sw = _factory("edgenet_sw", stem=(24, 2), stages=((32, 1), (80, 2), (160, 2), (256, 1)), dropout=0.2)
