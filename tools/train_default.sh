@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reproduce the bundled default model (fer_edge/assets/ferplus_default*.onnx) from FER+ (data/ferplus.npz):
-# train → export (EMA weights) → simplify → INT8 Q/DQ → evaluate val/test through the runtime → stamp the cards
-# with the measured metrics → bundle → bench. CPU only; about 65 min of training on two x86 cores (AVX2).
-# Accuracy and latency of the result: docs/model_card.md.
+# distil (two generations of students, each trained from scratch) → train → export (EMA weights) → simplify →
+# INT8 Q/DQ → evaluate val/test through the runtime → stamp the cards with the measured metrics → bundle → bench.
+# CPU only: about 2 h 10 min on two x86 cores (AVX2), two runs side by side on one thread each.
+# Accuracy and latency of the result: docs/model_card.md; what each step bought: docs/ablation.md (issue 16).
 #
 #   tools/train_default.sh                 # everything
 #   STEPS="export quantize eval bundle bench" tools/train_default.sh   # reuse an existing run
@@ -13,21 +14,47 @@ cd "$(dirname "$0")/.."
 DATA=${DATA:-data/ferplus.npz}
 RUN=${RUN:-runs/ferplus_default}          # training output (best.ckpt, last.ckpt, history.jsonl)
 OUT=${OUT:-$RUN/export}                   # exported models and evaluation reports
+TEACHERS=${TEACHERS:-$RUN/teachers}       # earlier releases, generation-1 students and their soft targets
 MARGIN=${MARGIN:-1.15}                    # card crop_margin for BlazeFace boxes (docs/model_card.md, "Crop margin")
-STEPS=${STEPS:-"train export quantize eval bundle bench"}
+VERSION=${VERSION:-3}
+TTA=${TTA:-flip}                          # the card's default test-time augmentation (chosen on val)
+RELEASE2=${RELEASE2:-d2cefeb}             # commits whose fer_edge/assets/ferplus_default_fp32.onnx are releases 2, 1
+RELEASE1=${RELEASE1:-161f394}
+STEPS=${STEPS:-"distill train export quantize eval bundle bench"}
 mkdir -p "$OUT"
 
 has() { [[ " $STEPS " == *" $1 "* ]]; }
 
+if has distill; then
+  # Every student: configs/ferplus_default.yaml (edgenet_s, SGD-Nesterov 0.1 cosine, EMA, light regularisation)
+  # trained from scratch on target = ½ FER+ vote distribution + ½ teacher (`fer-edge teacher`: the teachers'
+  # softmax, each averaged with its mirrored image, averaged over the teachers; stored once for the train split).
+  # Generation 1: student a taught by release 2, student b by releases 2 + 1; 60 epochs, side by side.
+  # Generation 2's teacher: release 2 + a + b (FER+ val 87.96 % flip-averaged; alone 87.28 / 86.96 / 87.03 %).
+  mkdir -p "$TEACHERS"
+  for r in 2 1; do
+    commit=RELEASE$r
+    git show "${!commit}:fer_edge/assets/ferplus_default_fp32.onnx" > "$TEACHERS/release${r}_fp32.onnx"
+  done
+  fer-edge teacher "$TEACHERS/release2_fp32.onnx" --data "$DATA" --out "$TEACHERS/gen1_a.npz"
+  fer-edge teacher "$TEACHERS/release2_fp32.onnx" "$TEACHERS/release1_fp32.onnx" --data "$DATA" \
+    --out "$TEACHERS/gen1_b.npz"
+  pids=()
+  for g in a b; do
+    fer-edge train -c configs/ferplus_default.yaml --set data="$DATA" --set teacher="$TEACHERS/gen1_$g.npz" \
+      --set epochs=60 --set threads=1 --set output_dir="$TEACHERS/gen1_$g" --no-progress &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  fer-edge teacher "$TEACHERS/release2_fp32.onnx" "$TEACHERS/gen1_a/best.ckpt" "$TEACHERS/gen1_b/best.ckpt" \
+    --data "$DATA" --out "$TEACHERS/gen2.npz"
+fi
+
 if has train; then
-  # configs/ferplus_default.yaml: edgenet_s, soft FER+ vote targets, SGD-Nesterov 0.1 cosine, EMA, light
-  # regularisation (weight decay 2.5e-4, erasing 0.1, dropout 0.1), 60 epochs, 2 threads (≈ 45 s per epoch).
+  # The released student: the recipe above with generation 2's teacher (the config's `teacher`), from scratch.
   # Interrupted runs continue with: fer-edge train -c ... --resume auto
-  fer-edge train -c configs/ferplus_default.yaml --set data="$DATA" --set output_dir="$RUN" --no-progress
-  # Warm restart: continue the finished 60-epoch run to 85 epochs. The cosine schedule is re-stretched over 85
-  # epochs, so the LR jumps back to 0.019 at epoch 61 and decays to 0 at 85 (best val 86.75 % → see the card).
-  fer-edge train -c configs/ferplus_default.yaml --set data="$DATA" --set output_dir="$RUN" --set epochs=85 \
-    --resume auto --no-progress
+  fer-edge train -c configs/ferplus_default.yaml --set data="$DATA" --set teacher="$TEACHERS/gen2.npz" \
+    --set output_dir="$RUN" --no-progress
 fi
 
 if has export; then
@@ -51,23 +78,29 @@ fi
 
 if has eval; then
   # Model selection used val only; test is reported once, for the released files. Runtime backend, 1 thread.
+  # Each file with and without flip TTA (the exported cards say none; the bundled card says $TTA).
   for p in fp32 int8 int8_trt; do
     for split in val test; do
-      fer-edge eval "$OUT/ferplus_default.$p.onnx" --data "$DATA" --split "$split" --threads 1 \
-        --out "$OUT/eval_${p}_${split}"
+      for tta in none flip; do
+        fer-edge eval "$OUT/ferplus_default.$p.onnx" --data "$DATA" --split "$split" --threads 1 --tta "$tta" \
+          --out "$OUT/eval_${p}_${split}_tta_${tta}"
+      done
     done
   done
 fi
 
 if has bundle; then
   # Write the measured metrics and the BlazeFace crop margin into each card, then copy into fer_edge/assets/.
-  OUT="$OUT" MARGIN="$MARGIN" RUN="$RUN" python - <<'EOF'
+  # The card's metrics are those of the model as Recognizer runs it (with the card's tta); the other TTA setting
+  # is kept beside them with a _tta_<setting> suffix.
+  OUT="$OUT" MARGIN="$MARGIN" RUN="$RUN" VERSION="$VERSION" TTA="$TTA" python - <<'EOF'
 import dataclasses, json, os
 from pathlib import Path
 
 from fer_edge.engines.artifact import attach_card, card_from_model, load_onnx, save_onnx
 
-out, run = Path(os.environ["OUT"]), Path(os.environ["RUN"])
+out, run, tta = Path(os.environ["OUT"]), Path(os.environ["RUN"]), os.environ["TTA"]
+other = "none" if tta == "flip" else "flip"
 history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines() if line.strip()]
 for precision in ("fp32", "int8"):
     src = out / f"ferplus_default.{precision}.onnx"
@@ -76,13 +109,16 @@ for precision in ("fp32", "int8"):
     # The trainer's val_* entries are torch-FP32 numbers; the card keeps only what was measured on this file.
     metrics = {k: v for k, v in card.metrics.items() if not k.startswith("val_")}
     for split in ("val", "test"):
-        rep = json.loads((out / f"eval_{precision}_{split}" / "metrics.json").read_text())
+        rep = json.loads((out / f"eval_{precision}_{split}_tta_{tta}" / "metrics.json").read_text())
         for subset, suffix in (("all", ""), ("without_leak", "_without_leak")):
             m = rep[subset]
             metrics[f"ferplus_{split}_accuracy{suffix}"] = round(float(m["accuracy"]), 4)
             metrics[f"ferplus_{split}_macro_f1{suffix}"] = round(float(m["macro_f1"]), 4)
             metrics[f"ferplus_{split}_n{suffix}"] = int(m["n"])
         metrics[f"ferplus_{split}_per_class_recall"] = {k: round(float(v), 4) for k, v in rep["all"]["per_class_recall"].items()}
+        alt = json.loads((out / f"eval_{precision}_{split}_tta_{other}" / "metrics.json").read_text())["all"]
+        metrics[f"ferplus_{split}_accuracy_tta_{other}"] = round(float(alt["accuracy"]), 4)
+        metrics[f"ferplus_{split}_macro_f1_tta_{other}"] = round(float(alt["macro_f1"]), 4)
     metrics["training_epochs"] = len(history)
     metrics["best_epoch"] = 1 + max(range(len(history)), key=lambda i: history[i].get("val_accuracy", 0.0))
     provenance = dict(card.provenance)
@@ -90,19 +126,21 @@ for precision in ("fp32", "int8"):
         "data": "FER2013 images (ICML 2013 challenge; no explicit licence, research use) with FER+ labels "
                 "(Microsoft, MIT licence; Barsoum et al., ICMI 2016); train split only",
         "evaluation": "FER+ majority labels; val = PublicTest (3,199), test = PrivateTest (3,152); runtime backend",
-        "reproduce": "tools/train_default.sh (fer-edge train -c configs/ferplus_default.yaml, export, quantize)",
+        "reproduce": "tools/train_default.sh (distil, fer-edge train -c configs/ferplus_default.yaml, export, "
+                     "quantize)",
         "model_card": "docs/model_card.md",
     })
-    card = dataclasses.replace(card, name="ferplus_default", version="2", crop_margin=float(os.environ["MARGIN"]),
-                               metrics=metrics, provenance=provenance)
+    card = dataclasses.replace(card, name="ferplus_default", version=os.environ["VERSION"], tta=tta,
+                               crop_margin=float(os.environ["MARGIN"]), metrics=metrics, provenance=provenance)
     attach_card(model, card)
     dst = Path("fer_edge/assets") / ("ferplus_default.onnx" if precision == "int8" else "ferplus_default_fp32.onnx")
     save_onnx(model, dst)
     (dst.with_suffix(".json")).write_text(json.dumps(card.to_dict(), indent=2) + "\n")
     print(f"{dst}: test accuracy {metrics['ferplus_test_accuracy']:.4f}, macro-F1 {metrics['ferplus_test_macro_f1']:.4f}")
 EOF
-  cp "$OUT/eval_fp32_test/confusion.png" docs/confusion_ferplus_default_fp32.png
-  cp "$OUT/eval_int8_test/confusion.png" docs/confusion_ferplus_default_int8.png
+  python tools/seal_assets.py
+  cp "$OUT/eval_fp32_test_tta_$TTA/confusion.png" docs/confusion_ferplus_default_fp32.png
+  cp "$OUT/eval_int8_test_tta_$TTA/confusion.png" docs/confusion_ferplus_default_int8.png
 fi
 
 if has margin; then

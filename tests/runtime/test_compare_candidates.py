@@ -1,0 +1,37 @@
+"""tools/compare_candidates.py: val-only rows for each model, single and flip-averaged, and their ensembles."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fakes.tiny_models import write_tiny_classifier
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "compare_candidates.py"
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("compare_candidates", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rows_for_models_and_ensembles_from_val_only(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    rng = np.random.default_rng(0)
+    n = 40
+    bright = rng.integers(170, 255, (n, 48, 48)).astype(np.uint8)
+    dark = rng.integers(0, 80, (n, 48, 48)).astype(np.uint8)
+    x_val = np.concatenate([bright, dark])
+    y_val = np.array([1] * n + [2] * n)  # the tiny model: bright → happiness (1), dark → surprise (2)
+    # test holds the opposite labels: a tool that read it would report 0 % accuracy
+    np.savez(tmp_path / "d.npz", x_val=x_val, y_val=y_val, x_test=x_val, y_test=y_val[::-1])
+    a = write_tiny_classifier(tmp_path / "a.onnx")
+    b = write_tiny_classifier(tmp_path / "b.onnx")
+    assert _tool().main([str(a), str(b), "--data", str(tmp_path / "d.npz"), "--threads", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "|---" not in line]
+    names = [r.split("|")[1].strip() for r in rows[1:]]
+    assert names == [f"{a} single", f"{a} flip", f"{b} single", f"{b} flip", f"{a} + {b} (flip)"]
+    assert all(r.split("|")[2].strip() == "100.00" for r in rows[1:])
