@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fakes.tiny_models import write_tiny_classifier
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "compare_candidates.py"
