@@ -37,7 +37,7 @@ def render_markdown(report: Dict[str, Any], plots: Sequence[str] = ()) -> str:
         f"`{model['card_sha256'][:16]}`",
         f"- **Backend**: {cfg['backend']} (providers: {', '.join(cfg['providers']) or '—'}), threads "
         f"{cfg['threads'] if cfg['threads'] is not None else 'default'} (effective {cfg['threads_effective']}), "
-        f"detector {cfg['detector']}",
+        f"detector {cfg['detector']}, test-time augmentation {cfg.get('tta', 'none')}",
         f"- **Method**: {cfg['warmup']} warm-up runs, then **{cfg['runs']} timed runs** per row; times in ms; "
         "p50 = median, std = spread, min = best case on a busy machine; frame "
         f"{cfg['frame_size'][0]}x{cfg['frame_size'][1]} ({cfg['frame_source']})",

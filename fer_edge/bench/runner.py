@@ -314,6 +314,7 @@ def run_benchmark(
             "threads": config.threads, "threads_effective": threads_effective, "detector": config.detector,
             "runs": int(config.runs), "warmup": int(config.warmup), "batches": [int(b) for b in config.batches],
             "frame_size": [int(v) for v in config.frame_size], "frame_source": frames["source"],
+            "tta": str(getattr(recognizer, "tta", "none")),  # the card's (flip doubles the classifier rows)
         },
         "scenarios": scenarios,
         "classifier": classifier,

@@ -208,6 +208,18 @@ def test_write_report_json_markdown_and_plots(tmp_path):
         assert np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0).shape[0] > 10  # drawn, not blank
 
 
+def test_report_says_which_test_time_augmentation_ran():
+    """A card with tta=flip doubles the classifier's rows: the report and its markdown say so."""
+    plain = fake_report()
+    assert plain["config"]["tta"] == "none"
+    flipping = FakeRecognizer()
+    flipping.tta = "flip"
+    report = bench.run_benchmark(bench.BenchConfig(runs=3, warmup=0, batches=(1,), cold_start=False),
+                                 recognizer=flipping, fingerprint=copy.deepcopy(FAKE_FP), command="x")
+    assert report["config"]["tta"] == "flip"
+    assert "test-time augmentation flip" in bench.render_markdown(report)
+
+
 def test_text_report_without_matplotlib(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     paths = bench.write_report(fake_report(), tmp_path / "named.json")
