@@ -165,7 +165,8 @@ class TritonRecognizer:
         """Run the classifier model on a preprocessed (N, C, H, W) float32 batch.
 
         Returns the raw (N, classes) outputs, or with ``top_k > 0`` Triton's classification extension answer:
-        per row, ``top_k`` tuples (value, index, label).
+        per row, ``top_k`` tuples (value, index, label). This is the plain model: the card's test-time augmentation
+        (``tta: flip``) is applied by ``predict()`` (the server's frames model runs a ``Recognizer``), not here.
         """
         cfg = self.model_config(self.model)
         inp_cfg, out_cfg = cfg["input"][0], cfg["output"][0]

@@ -128,7 +128,8 @@ def test_classify_raw_scores_and_top_k(exported, monkeypatch):
     skimage = pytest.importorskip("skimage.data")
     face = cv2.cvtColor(skimage.astronaut(), cv2.COLOR_RGB2BGR)[0:256, 96:352]
     fake = FakeTritonClient(exported.repo / exported.frames, monkeypatch)
-    with Recognizer(DEFAULT_MODEL, detector=None, threads=1) as rec, \
+    # classify() is the plain classifier model: compare with the local model without the card's flip TTA
+    with Recognizer(DEFAULT_MODEL, detector=None, threads=1, tta="none") as rec, \
             TritonRecognizer("fake:8000", exported.classifier, client=fake) as remote:
         batch = np.concatenate([preprocess(face, None, rec.card), preprocess(face[:, ::-1].copy(), None, rec.card)])
         want = rec.backend.infer(batch)
