@@ -114,8 +114,8 @@ class Recognizer:
         detector_options: keyword arguments for the detector (e.g. ``score_threshold``, ``min_face``).
         options: every backend option at once (device, CUDA layer, engine cache folder...); ``threads`` and
             ``providers`` given here override it.
-        tta: test-time augmentation: "flip" (average with the mirrored crop: more accurate, ~1.6x classifier
-            time), "none", or None for what the model card says (``card.tta``).
+        tta: test-time augmentation: "flip" (average with the mirrored crop: more accurate, ~1.9x classifier
+            time), "none", or None for what the model card says (``card.tta``; the bundled model's says "flip").
         card: the ModelCard (labels, input size, normalisation) of an ONNX model exported without one; it
             replaces a card stored in the model.
         preprocess: "cpu" (OpenCV), "cuda" (the cpp_ext kernel; raises if it cannot run here) or "auto": the
