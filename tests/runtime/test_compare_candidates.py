@@ -1,20 +1,14 @@
 """tools/compare_candidates.py: val-only rows for each model, single and flip-averaged, and their ensembles."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 from fakes.tiny_models import write_tiny_classifier
-
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "compare_candidates.py"
+from fakes.tool_module import load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("compare_candidates", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("compare_candidates")
 
 
 def test_rows_for_models_and_ensembles_from_val_only(tmp_path, capsys):

@@ -1,20 +1,14 @@
 """tools/install_torch.py (what `make test` runs): the CPU torch build where PyPI would bring the CUDA one."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "install_torch.py"
+from fakes.tool_module import TOOLS, load_tool
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("install_torch", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("install_torch")
 
 
 @pytest.fixture()
@@ -53,6 +47,6 @@ def test_a_cuda_build_that_came_in_anyway_is_named(tool):
 
 
 def test_makefile_installs_torch_through_the_tool():
-    text = (TOOL.parents[1] / "Makefile").read_text()
+    text = (TOOLS.parent / "Makefile").read_text()
     assert "tools/install_torch.py $(TORCH)" in text
     assert "pinned first so the [train] extra never pulls" not in text  # the old, untrue comment

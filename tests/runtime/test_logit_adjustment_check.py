@@ -1,18 +1,12 @@
 """tools/logit_adjustment_check.py: the bias fit finds a class that is systematically under-scored."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
-
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "logit_adjustment_check.py"
+from fakes.tool_module import load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("logit_adjustment_check", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("logit_adjustment_check")
 
 
 def test_fit_bias_lifts_an_under_scored_class_without_losing_accuracy():
