@@ -4,8 +4,9 @@
         runs/a/best.ckpt runs/b/best.ckpt
 
 Models are checkpoints (EMA weights, torch FP32) or exported files (runtime backend), each with its own card's
-preprocessing. Ensembles average the flip-averaged softmax outputs — what `fer-edge teacher` stores. Test is never
-read here: this is the selection step (docs/ablation.md, issue 16).
+preprocessing. Each row's probabilities come from `fer-edge teacher`'s own code (``teacher_targets`` on the val
+split: logits averaged with the mirror, softmax; ensembles average those), so an ensemble row is exactly the
+teacher file it would make. Test is never read here: this is the selection step (docs/ablation.md, issue 16).
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ import argparse
 import itertools
 import logging
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from fer_edge.card import FERPLUS_LABELS
 from fer_edge.metrics import classification_metrics
-from fer_edge.recognizer import softmax
 
 
 def _row(name: str, probs: np.ndarray, labels: np.ndarray) -> str:
@@ -37,23 +36,20 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
 
-    from fer_edge.trainers.evaluate import logits_runner
+    from fer_edge.trainers.teacher import teacher_targets
 
-    from fer_edge.preprocess import preprocess
+    def val_probs(path, flip):
+        t = teacher_targets([path], args.data, split="val", tta_flip=flip, threads=args.threads)
+        keep = t["hard"] >= 0  # majority-labelled val images (3,199)
+        return t["probs"][keep], t["hard"][keep]
 
-    data = np.load(args.data, allow_pickle=False)
-    keep = np.where(data["y_val"] >= 0)[0]  # majority-labelled val images (3,199)
-    images, labels = data["x_val"][keep], data["y_val"][keep].astype(np.int64)
     print("| model | val acc | val macro-F1 | anger | disgust | fear | sadness |\n|---|---|---|---|---|---|---|")
     flipped = {}
     for path in args.models:
-        with logits_runner(Path(path), threads=args.threads) as (predict, card, _kind):
-            x = np.concatenate([preprocess(img, None, card) for img in images])
-            single = softmax(predict(x))
-            both = (single + softmax(predict(np.ascontiguousarray(x[..., ::-1])))) / 2
+        single, labels = val_probs(path, flip=False)
+        flipped[path], _ = val_probs(path, flip=True)
         print(_row(f"{path} single", single, labels))
-        print(_row(f"{path} flip", both, labels))
-        flipped[path] = both
+        print(_row(f"{path} flip", flipped[path], labels))
     for size in range(2, len(flipped) + 1):
         for combo in itertools.combinations(flipped, size):
             print(_row(" + ".join(combo) + " (flip)", sum(flipped[k] for k in combo) / size, labels))

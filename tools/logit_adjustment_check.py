@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from fer_edge.card import FERPLUS_LABELS
 from fer_edge.metrics import classification_metrics
-from fer_edge.recognizer import softmax
 
 GRID = np.round(np.arange(-1.5, 1.51, 0.1), 2)
 
@@ -51,18 +49,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
 
-    from fer_edge.trainers.evaluate import logits_runner
 
-    from fer_edge.preprocess import preprocess
+    from fer_edge.trainers.teacher import teacher_targets
 
-    data = np.load(args.data, allow_pickle=False)
-    keep = np.where(data["y_val"] >= 0)[0]
-    images, labels = data["x_val"][keep], data["y_val"][keep].astype(np.int64)
-    with logits_runner(Path(args.model), threads=args.threads) as (predict, card, _kind):
-        x = np.concatenate([preprocess(img, None, card) for img in images])
-        probs = softmax(predict(x))
-        if args.flip:
-            probs = (probs + softmax(predict(np.ascontiguousarray(x[..., ::-1])))) / 2
+    t = teacher_targets([args.model], args.data, split="val", tta_flip=args.flip, threads=args.threads)
+    keep = t["hard"] >= 0  # majority-labelled val images (3,199)
+    probs, labels = t["probs"][keep], t["hard"][keep]
     logp = np.log(np.clip(probs, 1e-8, 1.0))
     halves = np.random.default_rng(0).permutation(len(labels)) % 2
     print("| held-out half | biases | accuracy | macro-F1 | anger | disgust | fear | neutral |")

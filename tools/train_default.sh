@@ -30,7 +30,7 @@ if has distill; then
   # trained from scratch on target = ½ FER+ vote distribution + ½ teacher (`fer-edge teacher`: the teachers'
   # softmax, each averaged with its mirrored image, averaged over the teachers; stored once for the train split).
   # Generation 1: student a taught by release 2, student b by releases 2 + 1; 60 epochs, side by side.
-  # Generation 2's teacher: release 2 + a + b (FER+ val 87.96 % flip-averaged; alone 87.28 / 86.96 / 87.03 %).
+  # Generation 2's teacher: release 2 + a + b (FER+ val 87.87 % flip-averaged; alone 87.28 / 86.96 / 87.03 %).
   mkdir -p "$TEACHERS"
   for r in 2 1; do
     commit=RELEASE$r

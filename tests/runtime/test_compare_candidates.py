@@ -6,6 +6,8 @@ import pytest
 from fakes.tiny_models import write_tiny_classifier
 from fakes.tool_module import load_tool
 
+from fer_edge.card import FERPLUS_LABELS
+
 
 def _tool():
     return load_tool("compare_candidates")
@@ -20,7 +22,9 @@ def test_rows_for_models_and_ensembles_from_val_only(tmp_path, capsys):
     x_val = np.concatenate([bright, dark])
     y_val = np.array([1] * n + [2] * n)  # the tiny model: bright → happiness (1), dark → surprise (2)
     # test holds the opposite labels: a tool that read it would report 0 % accuracy
-    np.savez(tmp_path / "d.npz", x_val=x_val, y_val=y_val, x_test=x_val, y_test=y_val[::-1])
+    y_train = np.arange(16) % 8  # the reader needs every class in train; the tool never looks at it
+    np.savez(tmp_path / "d.npz", x_train=x_val[:16], y_train=y_train, x_val=x_val, y_val=y_val, x_test=x_val,
+             y_test=y_val[::-1], class_names=np.array(FERPLUS_LABELS))
     a = write_tiny_classifier(tmp_path / "a.onnx")
     b = write_tiny_classifier(tmp_path / "b.onnx")
     assert _tool().main([str(a), str(b), "--data", str(tmp_path / "d.npz"), "--threads", "1"]) == 0
