@@ -117,11 +117,9 @@ def evaluate_model_file(
         mapping = _label_mapping(data.labels, card.labels, str(data_path), str(model_path))
         sp = arrays_from_split(data.splits[split], card, where=f"{data_path}:{split}", progress=True)
         x = sp.x
-        logits = predict(x)
         if tta_flip is None:
             tta_flip = card.tta == "flip"
-        if tta_flip:
-            logits = logits + predict(np.ascontiguousarray(x[..., ::-1]))
+        logits = predict_logits(predict, x, tta_flip)
     y_pred = logits.argmax(1)
     y_true = np.where(sp.labels >= 0, mapping[sp.labels], -1)
     leak = sp.leak
@@ -129,6 +127,14 @@ def evaluate_model_file(
                               "tta_flip": bool(tta_flip), "skipped_images": sp.skipped}
     result.update(metrics_with_leak(y_true, y_pred, card.labels, leak))
     return result
+
+
+def predict_logits(predict, x: np.ndarray, tta_flip: bool) -> np.ndarray:
+    """``predict(x)``, or with ``tta_flip`` the mean of it and of the mirrored images (the runtime's flip rule)."""
+    logits = predict(x)
+    if tta_flip:
+        logits = (logits + predict(np.ascontiguousarray(x[..., ::-1]))) / 2
+    return logits
 
 
 def _label_mapping(data_labels: Sequence[str], model_labels: Sequence[str], data_where: str, model_where: str):

@@ -33,7 +33,7 @@ def teacher_targets(models: Sequence, data_path, *, dataset: str = "auto", split
     from fer_edge.datasets import load_dataset
 
     from .arrays import arrays_from_split
-    from .evaluate import _label_mapping, logits_runner
+    from .evaluate import _label_mapping, logits_runner, predict_logits
 
     if not models:
         raise InvalidInputError("teacher_targets needs at least one model (.onnx, .engine or .ckpt)")
@@ -61,9 +61,7 @@ def teacher_targets(models: Sequence, data_path, *, dataset: str = "auto", split
             if arrays.skipped:
                 raise InvalidInputError(f"{data_path}:{split}: {arrays.skipped} unreadable images; teacher rows would "
                                         "not line up with the training rows — fix or remove those images first")
-            logits = predict(arrays.x)
-            if tta_flip:
-                logits = (logits + predict(np.ascontiguousarray(arrays.x[..., ::-1]))) / 2
+            logits = predict_logits(predict, arrays.x, tta_flip)
             p = softmax(np.asarray(logits, np.float64) / temperature)
         probs = p if probs is None else probs + p
         logger.info("teacher %s: %s accuracy on its hard labels %.4f", path.name, split,

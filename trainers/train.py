@@ -493,8 +493,8 @@ def train_one_epoch(run: TrainingRun, net: nn.Module, prep: PreparedData, cfg: T
         outputs = {key: _to_fp32(v) for key, v in outputs.items()}
         loss, _parts = run.criterion(outputs, yb, soft=sb)
         if not torch.isfinite(loss):
-            raise FerEdgeError(f"loss became {float(loss)} at epoch {epoch + 1}, step {state.step}; "
-                               f"lower lr (now {run.scheduler.get_last_lr()[0]:.3g}) or enable grad_clip")
+            raise FerEdgeError(f"loss became {loss.item()} at epoch {epoch + 1}, step {state.step}; lower "
+                               f"TrainConfig.lr (now {cfg.lr:g}) or set grad_clip (now {cfg.grad_clip:g})")
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         D.average_gradients(run.loss_params, info)  # the loss's own parameters are outside DDP

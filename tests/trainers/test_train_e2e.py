@@ -107,6 +107,13 @@ def test_num_classes_mismatch_names_the_setting(tmp_path):
         train(tiny_config(tmp_path, num_classes=7))
 
 
+def test_a_diverging_run_stops_with_the_settings_to_change(tmp_path):
+    from fer_edge.errors import FerEdgeError
+
+    with pytest.raises(FerEdgeError, match=r"loss became (nan|inf).*TrainConfig.lr \(now 1e\+12\).*grad_clip"):
+        train(tiny_config(tmp_path, optimizer="sgd", lr=1e12, warmup_epochs=0.0))
+
+
 def test_early_stop(tmp_path):
     cfg = tiny_config(tmp_path, epochs=20, early_stop=1, lr=1e-9, schedule="constant", warmup_epochs=0)
     summary = train(cfg)
