@@ -77,6 +77,20 @@ def _read(path, default: Optional[str] = None) -> Optional[str]:
 
 
 # ----------------------------------------------------------------------------------------------------- host
+#: CPU features that decide inference speed, widest first (x86 "flags", Arm "Features" in /proc/cpuinfo): INT8 runs
+#: several times faster with dot-product instructions (VNNI, AMX, Arm asimddp / i8mm), so two reports from "the same"
+#: CPU model name are only comparable when these agree.
+SIMD_FEATURES = ("amx_int8", "avx512_vnni", "avx512_bf16", "avx512f", "avx_vnni", "avx2",
+                 "sve2", "sve", "i8mm", "asimddp", "asimd")
+
+
+def cpu_simd(cpuinfo_text: str) -> List[str]:
+    """The :data:`SIMD_FEATURES` this CPU lists, in that order (empty where /proc/cpuinfo has no flags)."""
+    match = re.search(r"^(?:flags|Features)\s*:\s*(.+)$", cpuinfo_text, re.MULTILINE)
+    have = set(match.group(1).split()) if match else set()
+    return [f for f in SIMD_FEATURES if f in have]
+
+
 def cpu_info(cpuinfo_path: str = CPUINFO, runner: Runner = run_command) -> Dict[str, Any]:
     """CPU model name, logical cores and cores this process may use.
 
@@ -99,7 +113,8 @@ def cpu_info(cpuinfo_path: str = CPUINFO, runner: Runner = run_command) -> Dict[
         usable = len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
     except (AttributeError, OSError):
         usable = logical
-    return {"model": model, "logical_cores": logical, "usable_cores": usable, "arch": platform.machine() or None}
+    return {"model": model, "logical_cores": logical, "usable_cores": usable, "arch": platform.machine() or None,
+            "simd": cpu_simd(text)}
 
 
 def memory_total_mb(meminfo_path: str = MEMINFO) -> Optional[float]:

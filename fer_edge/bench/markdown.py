@@ -41,7 +41,8 @@ def render_markdown(report: Dict[str, Any], plots: Sequence[str] = ()) -> str:
         f"- **Method**: {cfg['warmup']} warm-up runs, then **{cfg['runs']} timed runs** per row; times in ms; "
         "p50 = median, std = spread, min = best case on a busy machine; frame "
         f"{cfg['frame_size'][0]}x{cfg['frame_size'][1]} ({cfg['frame_source']})",
-        f"- **Device**: {cpu['model']} ({cpu['usable_cores']}/{cpu['logical_cores']} cores usable), "
+        f"- **Device**: {cpu['model']} ({cpu['usable_cores']}/{cpu['logical_cores']} cores usable"
+        f"{'; ' + ', '.join(cpu['simd']) if cpu.get('simd') else ''}), "
         f"{(fp.get('gpu') or {}).get('name') or 'no NVIDIA GPU'}",
         "",
         "## Latency per stage (ms)",

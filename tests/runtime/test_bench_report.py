@@ -14,7 +14,8 @@ from fer_edge.card import FERPLUS_LABELS, ModelCard
 from fer_edge.errors import InvalidInputError
 
 FAKE_FP = {
-    "cpu": {"model": "Fake CPU 9000", "logical_cores": 4, "usable_cores": 4, "arch": "x86_64"},
+    "cpu": {"model": "Fake CPU 9000", "logical_cores": 4, "usable_cores": 4, "arch": "x86_64",
+            "simd": ["avx512_vnni", "avx2"]},
     "memory_total_mb": 8000.0,
     "os": {"system": "Linux", "release": "6.0", "distribution": "Test OS"},
     "python": "3.11.0",
@@ -197,7 +198,8 @@ def test_write_report_json_markdown_and_plots(tmp_path):
     md = paths["markdown"].read_text()
     assert "**20 timed runs**" in md and "| std |" in md
     assert "| **frame_1face** | detect | 2.0" in md
-    assert "Fake CPU 9000" in md and "![fake-cpu-9000-onnxruntime-cpu-fp32-latency]" in md
+    assert "Fake CPU 9000 (4/4 cores usable; avx512_vnni, avx2)" in md
+    assert "![fake-cpu-9000-onnxruntime-cpu-fp32-latency]" in md
     assert len(paths["plots"]) == 2
     import matplotlib.image as mpimg
 

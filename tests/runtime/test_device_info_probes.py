@@ -130,6 +130,15 @@ def test_cpu_model_from_lscpu_when_cpuinfo_has_none(tmp_path):
     assert info["model"] == "Cortex-A78AE"
 
 
+def test_cpu_simd_features_that_decide_int8_speed(tmp_path):
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\nmodel name\t: AMD EPYC\n"
+                                      "flags\t\t: fpu sse avx2 fma avx512f avx512_vnni avx512_bf16\n")
+    assert di.cpu_info(str(tmp_path / "cpuinfo"), fake_runner({}))["simd"] == ["avx512_vnni", "avx512_bf16",
+                                                                              "avx512f", "avx2"]
+    assert di.cpu_simd("processor\t: 0\nFeatures\t: fp asimd evtstrm aes asimddp\n") == ["asimddp", "asimd"]
+    assert di.cpu_simd("processor\t: 0\n") == []
+
+
 def test_slugify():
     assert di.slugify("Intel(R) Core(TM) i7-10700 CPU @ 2.90GHz") == "intel-core-i7-10700"
     assert di.slugify("AMD Ryzen 7 5800X 8-Core Processor") == "amd-ryzen-7-5800x"
