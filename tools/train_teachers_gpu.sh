@@ -5,7 +5,7 @@
 # $OUT/teachers/<arch>_s<seed>/{best.ckpt,history.jsonl} and $OUT/teacher_ferplus.npz (flip-averaged ensemble).
 # DEVICE=cpu EPOCHS=1 LIMIT=256 runs the same steps as a smoke test without a GPU.
 # CONFIG picks the recipe (default configs/ferplus_teacher.yaml). dlib's face-pretrained ResNet:
-#   CONFIG=configs/ferplus_teacher_dlib.yaml TEACHERS="dlib_resnet:0" EPOCHS=20 tools/train_teachers_gpu.sh
+#   CONFIG=configs/ferplus_teacher_dlib.yaml TEACHERS="dlib_resnet:0" EPOCHS=10 tools/train_teachers_gpu.sh
 # (its init_from needs out/dlib/dlib_face_recognition_resnet_model_v1.dat: `make dlib-weights`, then carry out/dlib).
 set -euo pipefail
 cd "$(dirname "$0")/.."
