@@ -28,7 +28,7 @@ fi
 """
 
 
-def _run(tmp_path, fail=""):
+def _run(tmp_path, steps="distill train", fail=""):
     if shutil.which("git") is None or not (REPO / ".git").exists():
         pytest.skip("needs the git history (the script takes releases 1 and 2 from it)")
     bin_dir = tmp_path / "bin"
@@ -38,30 +38,39 @@ def _run(tmp_path, fail=""):
     fake.chmod(0o755)
     log = tmp_path / "calls.log"
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_LOG=str(log), FAKE_FAIL=fail,
-               STEPS="distill train", DATA="data.npz", TEACHERS=str(tmp_path / "t"), RUN=str(tmp_path / "run"))
+               STEPS=steps, DATA="data.npz", TEACHERS=str(tmp_path / "t"), RUN=str(tmp_path / "run"))
     proc = subprocess.run(["bash", str(SCRIPT)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     calls = log.read_text().splitlines() if log.exists() else []
-    return proc, [c.replace(str(tmp_path / "t") + "/", "") for c in calls]
+    calls = [c.replace(str(tmp_path / "t") + "/", "").replace(str(tmp_path / "run"), "RUN") for c in calls]
+    return proc, [c for c in calls if c.startswith("teacher")], [c for c in calls if c.startswith("train")]
 
 
-def test_each_generation_is_taught_by_the_one_before(tmp_path):
-    proc, calls = _run(tmp_path)
+def _outputs(calls, flag):
+    return [c.split(flag)[1].split()[0] for c in calls]
+
+
+def test_the_release_is_taught_by_generation_2(tmp_path):
+    proc, teachers, trains = _run(tmp_path)
     assert proc.returncode == 0, proc.stderr
-    teachers = [c for c in calls if c.startswith("teacher")]
-    trains = [c for c in calls if c.startswith("train")]
-    assert [t.split("--out ")[1].split()[0] for t in teachers] == ["gen1_a.npz", "gen1_b.npz", "gen2.npz", "gen3.npz"]
+    assert _outputs(teachers, "--out ") == ["gen1_a.npz", "gen1_b.npz", "gen2.npz"]
     assert teachers[2].split()[1:4] == ["release2_fp32.onnx", "gen1_a/best.ckpt", "gen1_b/best.ckpt"]
-    assert teachers[3].split()[1:4] == ["release2_fp32.onnx", "gen2_s/best.ckpt", "gen2_sw/best.ckpt"]
-    by_run = {t.split("output_dir=")[1].split()[0]: t for t in trains}  # pairs run side by side: any order
-    assert len(trains) == 5 and trains[-1] is by_run[str(tmp_path / "run")]
-    assert "teacher=gen1_a.npz" in by_run["gen1_a"] and "teacher=gen1_b.npz" in by_run["gen1_b"]
-    assert all("epochs=60" in by_run[g] for g in ("gen1_a", "gen1_b"))
-    assert "teacher=gen2.npz" in by_run["gen2_s"] and "arch=edgenet_sw" in by_run["gen2_sw"]
-    assert "teacher=gen3.npz" in trains[-1]
+    assert sorted(_outputs(trains[:2], "output_dir=")) == ["gen1_a", "gen1_b"]  # side by side: either order
+    assert all("epochs=60" in t for t in trains[:2]) and all("threads=1" in t for t in trains[:2])
+    assert len(trains) == 3 and "teacher=gen2.npz" in trains[2] and "output_dir=RUN" in trains[2]
     assert (tmp_path / "t" / "release2_fp32.onnx").stat().st_size > 100_000  # taken from git history
 
 
+def test_generation_3_builds_on_the_release(tmp_path):
+    proc, teachers, trains = _run(tmp_path, steps="gen3")
+    assert proc.returncode == 0, proc.stderr
+    assert _outputs(trains, "output_dir=") == ["gen2_sw", "gen3_s"] and "arch=edgenet_sw" in trains[0]
+    assert teachers == [teachers[0]] and teachers[0].split()[1:4] == ["release2_fp32.onnx", "RUN/best.ckpt",
+                                                                      "gen2_sw/best.ckpt"]
+    assert "teacher=gen3.npz" in trains[1]
+
+
 def test_a_failed_student_stops_the_script(tmp_path):
-    proc, calls = _run(tmp_path, fail="t/gen2_sw ")
+    proc, teachers, trains = _run(tmp_path, fail="t/gen1_b ")
     assert proc.returncode == 7
-    assert not any("gen3.npz" in c for c in calls), "generation 3 must not start from a failed generation 2"
+    assert "gen2.npz" not in " ".join(teachers), "generation 2 must not start from a failed generation 1"
+    assert not any("output_dir=RUN" in t for t in trains)
