@@ -49,7 +49,6 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
 
-
     from fer_edge.trainers.teacher import teacher_targets
 
     t = teacher_targets([args.model], args.data, split="val", tta_flip=args.flip, threads=args.threads)

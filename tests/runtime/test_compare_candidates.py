@@ -1,16 +1,11 @@
 """tools/compare_candidates.py: val-only rows for each model, single and flip-averaged, and their ensembles."""
 
-
 import numpy as np
 import pytest
 from fakes.tiny_models import write_tiny_classifier
 from fakes.tool_module import load_tool
 
 from fer_edge.card import FERPLUS_LABELS
-
-
-def _tool():
-    return load_tool("compare_candidates")
 
 
 def test_rows_for_models_and_ensembles_from_val_only(tmp_path, capsys):
@@ -27,7 +22,8 @@ def test_rows_for_models_and_ensembles_from_val_only(tmp_path, capsys):
              y_test=y_val[::-1], class_names=np.array(FERPLUS_LABELS))
     a = write_tiny_classifier(tmp_path / "a.onnx")
     b = write_tiny_classifier(tmp_path / "b.onnx")
-    assert _tool().main([str(a), str(b), "--data", str(tmp_path / "d.npz"), "--threads", "1"]) == 0
+    tool = load_tool("compare_candidates")
+    assert tool.main([str(a), str(b), "--data", str(tmp_path / "d.npz"), "--threads", "1"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "|---" not in line]
     names = [r.split("|")[1].strip() for r in rows[1:]]
     assert names == [f"{a} single", f"{a} flip", f"{b} single", f"{b} flip", f"{a} + {b} (flip)"]

@@ -1,16 +1,11 @@
 """tools/logit_adjustment_check.py: the bias fit finds a class that is systematically under-scored."""
 
-
 import numpy as np
 from fakes.tool_module import load_tool
 
 
-def _tool():
-    return load_tool("logit_adjustment_check")
-
-
 def test_fit_bias_lifts_an_under_scored_class_without_losing_accuracy():
-    tool = _tool()
+    tool = load_tool("logit_adjustment_check")
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 8, 2000)
     logits = rng.normal(0, 1, (2000, 8))
