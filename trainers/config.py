@@ -50,7 +50,9 @@ class TrainConfig:
         export of a plain EdgeNet also works, for when only the released model survives; a dlib ``.dat`` starts
         ``arch: dlib_resnet`` from dlib's face-recognition weights).
     Distillation: teacher (a ``fer-edge teacher`` file of soft targets for the train split), teacher_weight
-        (share of the teacher in the blended target; needs targets: soft).
+        (share of the teacher in the blended target; needs targets: soft); or teacher_models (checkpoints or
+        exported models run on every augmented batch — "consistent teaching": the target matches the image
+        the student sees, at the teachers' inference cost per step).
     Loss and sampling: loss, loss_kwargs (passed to ``fer_edge.trainers.losses``), label_smoothing,
         sampler ("shuffle" or a name from ``fer_edge.trainers.samplers``), sampler_kwargs.
     Optimisation: optimizer, lr, lr_mult ({parameter-name prefix: LR multiplier}, longest prefix wins, e.g.
@@ -98,6 +100,7 @@ class TrainConfig:
     init_from: str = ""
     # distillation
     teacher: str = ""
+    teacher_models: Tuple[str, ...] = ()
     teacher_weight: float = 0.5
     # loss / sampling
     loss: str = "ce"
@@ -192,8 +195,10 @@ class TrainConfig:
             raise bad("num_classes", "must be 0 (from the dataset) or the dataset's number of classes")
         if not 0.0 <= self.teacher_weight <= 1.0:
             raise bad("teacher_weight", f"is a share in [0, 1], got {self.teacher_weight}")
-        if self.teacher and self.targets != "soft":
+        if (self.teacher or self.teacher_models) and self.targets != "soft":
             raise bad("teacher", "distillation blends soft targets; set targets: soft")
+        if self.teacher and self.teacher_models:
+            raise bad("teacher_models", "set either teacher (stored targets) or teacher_models (run per batch)")
         for key in ("gamma_jitter", "mixup", "cutmix"):
             if getattr(self, key) < 0:
                 raise bad(key, f"must be >= 0 (0 = off), got {getattr(self, key)}")
@@ -248,16 +253,23 @@ class TrainConfig:
         relative to the file's folder, so a config works from any current directory."""
         data = dict(load_mapping(path))
         folder = Path(path).parent
-        for key in FILE_RELATIVE_KEYS:
-            value = data.get(key)
+        def resolve(value):
             if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
-                data[key] = os.path.normpath(folder / value)
+                return os.path.normpath(folder / value)
+            return value
+
+        for key in set(FILE_RELATIVE_KEYS) & set(data):
+            value = data[key]
+            data[key] = [resolve(v) for v in value] if isinstance(value, (list, tuple)) else resolve(value)
         return cls.from_dict(data, source=str(path))
 
     def with_absolute_paths(self) -> "TrainConfig":
         """A copy whose input paths are absolute: what a run folder's ``config.yaml`` records, so loading it
         from there (paths relative to the file) still finds the data."""
-        return dataclasses.replace(self, **{k: os.path.abspath(getattr(self, k)) for k in FILE_RELATIVE_KEYS
+        def absolute(value):
+            return tuple(map(os.path.abspath, value)) if isinstance(value, tuple) else os.path.abspath(value)
+
+        return dataclasses.replace(self, **{k: absolute(getattr(self, k)) for k in FILE_RELATIVE_KEYS
                                             if getattr(self, k)})
 
     def with_overrides(self, overrides: Iterable[str] = (), **changes: Any) -> "TrainConfig":
@@ -288,14 +300,15 @@ class TrainConfig:
     def sha256(self) -> str:
         """Hash of the settings that define the result (not output_dir/progress/threads)."""
         data = {k: v for k, v in self.to_dict().items() if k not in _NON_RESULT_KEYS}
-        for key in ("labels", "sync_bn", "init_from", "lr_mult", "per_class_limit", "teacher"):  # added later:
+        for key in ("labels", "sync_bn", "init_from", "lr_mult", "per_class_limit", "teacher",
+                    "teacher_models"):  # added later:
             # their defaults leave older runs' hashes unchanged
             if not data[key]:
                 del data[key]
         for key, default in _ADDED_DEFAULTS.items():  # likewise for keys whose default is not falsy
             if data.get(key) == default:
                 del data[key]
-        if "teacher" not in data:
+        if "teacher" not in data and "teacher_models" not in data:
             del data["teacher_weight"]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -305,7 +318,7 @@ class TrainConfig:
 
 # Paths in a config file that name inputs: resolved against the file's folder (output_dir stays relative to the
 # current directory, where `fer-edge train` writes its runs).
-FILE_RELATIVE_KEYS = ("data", "ferplus_csv", "init_from", "teacher")
+FILE_RELATIVE_KEYS = ("data", "ferplus_csv", "init_from", "teacher", "teacher_models")
 _NON_RESULT_KEYS = ("output_dir", "progress", "threads", "device")
 # Settings added after runs were recorded: left out of the hash while at their default.
 _ADDED_DEFAULTS = {"grad_centralization": False, "lookahead_k": 6, "lookahead_alpha": 0.5, "gamma_jitter": 0.0,

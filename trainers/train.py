@@ -343,6 +343,7 @@ class TrainingRun:
     augment: BatchAugment
     mix: MixConfig
     hooks: list
+    teacher: Any = None  # OnlineTeacher when TrainConfig.teacher_models is set
 
 
 def _setup_process(cfg: TrainConfig, info: D.DistInfo) -> None:
@@ -402,7 +403,8 @@ def build_run(cfg: TrainConfig, prep: PreparedData, device, info: D.DistInfo, re
     model = D.sync_batchnorm(model, info, device, cfg.sync_bn)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    criterion = build_criterion(cfg, k, soft_targets=cfg.targets == "soft" and prep.train.soft is not None,
+    soft = cfg.targets == "soft" and (prep.train.soft is not None or bool(cfg.teacher_models))
+    criterion = build_criterion(cfg, k, soft_targets=soft,
                                 class_counts=torch.bincount(prep.hard, minlength=k).tolist(),
                                 feature_dim=getattr(model, "feature_dim", None), in_chans=card.channels).to(device)
     params = _param_groups(model, cfg) + list(criterion.parameter_groups(cfg.lr))
@@ -420,9 +422,14 @@ def build_run(cfg: TrainConfig, prep: PreparedData, device, info: D.DistInfo, re
     hooks = _keep_norm_fp32(model) if precision == "bf16" and device.type == "cpu" else []
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     augment = BatchAugment(AugmentConfig.from_train_config(cfg), card)
+    teacher = None
+    if cfg.teacher_models:
+        from .online_teacher import OnlineTeacher
+
+        teacher = OnlineTeacher(cfg.teacher_models, card, threads=cfg.threads or None)
     return TrainingRun(model, criterion, loss_params, optimizer, scheduler, scaler, ema, sampler, global_batch,
                        steps_per_epoch, precision, autocast_dtype, memory_format, augment,
-                       MixConfig.from_train_config(cfg), hooks)
+                       MixConfig.from_train_config(cfg), hooks, teacher)
 
 
 def resume_run(run: TrainingRun, cfg: TrainConfig, rpath: Path, info: D.DistInfo) -> Tuple[_State, List[dict]]:
@@ -487,6 +494,8 @@ def train_one_epoch(run: TrainingRun, net: nn.Module, prep: PreparedData, cfg: T
             xb = run.augment(xb, aug_gen)
         if run.mix.enabled:
             xb, sb, _lam = mix_batch(xb, sb, run.mix, aug_gen)
+        if run.teacher is not None:
+            sb = run.teacher.blend(xb, sb, cfg.teacher_weight)
         xb = xb.contiguous(memory_format=run.memory_format)
         with torch.autocast(device.type, dtype=run.autocast_dtype, enabled=run.autocast_dtype is not None):
             outputs = train_outputs(net, xb)
@@ -601,6 +610,8 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
     D.barrier(info)
     for h in run.hooks:
         h.remove()
+    if run.teacher is not None:
+        run.teacher.close()
     return {
         "best_epoch": state.best_epoch + 1,
         "best_" + cfg.select_metric: state.best,
