@@ -283,7 +283,7 @@ class TrainConfig:
             key = key.strip().replace("-", "_")
             if key not in known:
                 raise InvalidInputError(f"override {item!r}: unknown setting {key!r}")
-            data[key] = _parse_value(text)
+            data[key] = _parse_value(text) if text.strip() else _empty_value(key, item)
         for key, value in changes.items():
             if value is None:
                 continue
@@ -354,6 +354,18 @@ def _parse_value(text: str) -> Any:
         return yaml.safe_load(text)
     except Exception:
         return text
+
+
+def _empty_value(key: str, item: str) -> Any:
+    """``--set teacher=`` clears a text, list or mapping setting (YAML would read the empty text as null)."""
+    tp = _field_types()[key]
+    if tp is str:
+        return ""
+    if typing.get_origin(tp) is tuple and typing.get_args(tp)[-1] is Ellipsis:
+        return ()
+    if typing.get_origin(tp) in (dict, collections.abc.Mapping):
+        return {}
+    raise InvalidInputError(f"override {item!r} has no value; {key} cannot be empty")
 
 
 _TYPES: Optional[Dict[str, Any]] = None

@@ -105,3 +105,11 @@ def test_later_settings_change_the_hash_only_when_set():
         assert dataclasses.replace(cfg, **{key: value}).sha256() != cfg.sha256(), key
     with_teacher = dataclasses.replace(cfg, teacher="teacher.npz")
     assert dataclasses.replace(with_teacher, teacher_weight=0.9).sha256() != with_teacher.sha256()
+
+
+def test_an_empty_override_clears_text_list_and_mapping_settings():
+    cfg = TrainConfig(teacher="t.npz", imports=("a",), lr_mult={"": 0.1})
+    cleared = cfg.with_overrides(["teacher=", "imports=", "lr_mult="])
+    assert (cleared.teacher, cleared.imports, dict(cleared.lr_mult)) == ("", (), {})
+    with pytest.raises(InvalidInputError, match="lr cannot be empty"):
+        cfg.with_overrides(["lr="])
