@@ -9,6 +9,7 @@
 #   STEPS="export quantize eval bundle bench" tools/train_default.sh   # reuse an existing run
 #   STEPS=margin tools/train_default.sh    # the crop-margin measurement (needs the export step's FP32 model)
 #   STEPS=gen3 tools/train_default.sh      # generation 3 (tried for release 4, not released; after "train")
+#   STEPS=consistent tools/train_default.sh  # online gen-3 teachers (tried for release 5; after "gen3")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,8 @@ TEACHERS=${TEACHERS:-$RUN/teachers}       # earlier releases, generation-1 stude
 MARGIN=${MARGIN:-1.15}                    # card crop_margin for BlazeFace boxes (docs/model_card.md, "Crop margin")
 VERSION=${VERSION:-3}
 TTA=${TTA:-flip}                          # the card's default test-time augmentation (chosen on val)
-RELEASE2=${RELEASE2:-d2cefeb}             # commits whose fer_edge/assets/ferplus_default_fp32.onnx are releases 2, 1
+RELEASE3=${RELEASE3:-07c29e4}             # commits whose fer_edge/assets/ferplus_default_fp32.onnx are releases 3, 2, 1
+RELEASE2=${RELEASE2:-d2cefeb}
 RELEASE1=${RELEASE1:-161f394}
 STEPS=${STEPS:-"distill train export quantize eval bundle bench"}
 mkdir -p "$OUT"
@@ -33,9 +35,9 @@ student() {  # student NAME TEACHER_FILE [--set ...]: one distilled edgenet_s ru
     --set output_dir="$TEACHERS/$name" --no-progress "$@"
 }
 
-releases() {  # releases 2 and 1 (FP32) from git history, the first teachers
+releases() {  # releases 3, 2 and 1 (FP32) from git history: the first teachers, and the released student
   mkdir -p "$TEACHERS"
-  for r in 2 1; do
+  for r in 3 2 1; do
     commit=RELEASE$r
     git show "${!commit}:fer_edge/assets/ferplus_default_fp32.onnx" > "$TEACHERS/release${r}_fp32.onnx"
   done
@@ -74,6 +76,18 @@ if has gen3; then
   fer-edge teacher "$TEACHERS/release2_fp32.onnx" "$RUN/best.ckpt" "$TEACHERS/gen2_sw/best.ckpt" \
     --data "$DATA" --out "$TEACHERS/gen3.npz"
   student gen3_s "$TEACHERS/gen3.npz"
+fi
+
+if has consistent; then
+  # Not in the default STEPS: consistent teaching, tried for release 5 (docs/ablation.md, "Release 5 attempt").
+  # Generation 3's three teachers (releases 2 and 3, the gen-2 edgenet_sw of the gen3 step) as FP32 ONNX files
+  # score every augmented batch (TrainConfig.teacher_models) instead of each clean image once; two seeds.
+  releases
+  fer-edge export "$TEACHERS/gen2_sw/best.ckpt" -o "$TEACHERS/gen2_sw_fp32.onnx"
+  online="[$TEACHERS/release2_fp32.onnx,$TEACHERS/release3_fp32.onnx,$TEACHERS/gen2_sw_fp32.onnx]"
+  student gen3_ct "" --set teacher_models="$online" & a=$!
+  student gen3_ct_seed1 "" --set teacher_models="$online" --set seed=1 & b=$!
+  wait "$a"; wait "$b"
 fi
 
 if has export; then

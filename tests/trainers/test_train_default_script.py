@@ -16,7 +16,7 @@ FAKE_FER_EDGE = """#!/usr/bin/env bash
 echo "$*" >> "$FAKE_LOG"
 out=""; prev=""
 for a in "$@"; do
-  case "$prev" in --out) out=$a ;; --set) [[ $a == output_dir=* ]] && out=${a#output_dir=} ;; esac
+  case "$prev" in --out|-o) out=$a ;; --set) [[ $a == output_dir=* ]] && out=${a#output_dir=} ;; esac
   prev=$a
 done
 if [[ $1 == train ]]; then
@@ -67,6 +67,18 @@ def test_generation_3_builds_on_the_release(tmp_path):
     assert teachers == [teachers[0]] and teachers[0].split()[1:4] == ["release2_fp32.onnx", "RUN/best.ckpt",
                                                                       "gen2_sw/best.ckpt"]
     assert "teacher=gen3.npz" in trains[1]
+
+
+def test_consistent_teaching_scores_the_generation_3_teachers_online(tmp_path):
+    proc, teachers, trains = _run(tmp_path, steps="consistent")
+    assert proc.returncode == 0, proc.stderr
+    assert teachers == [], "online teachers need no stored teacher file"
+    assert sorted(_outputs(trains, "output_dir=")) == ["gen3_ct", "gen3_ct_seed1"]
+    online = "teacher_models=[release2_fp32.onnx,release3_fp32.onnx,gen2_sw_fp32.onnx]"  # in $TEACHERS
+    assert all(online in t and "--set teacher= " in t for t in trains)
+    assert sum("seed=1" in t for t in trains) == 1
+    assert (tmp_path / "t" / "release3_fp32.onnx").stat().st_size > 100_000  # taken from git history
+    assert (tmp_path / "t" / "gen2_sw_fp32.onnx").exists()  # exported from the gen3 step's student
 
 
 def test_a_failed_student_stops_the_script(tmp_path):
