@@ -101,6 +101,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def class_probabilities(outputs: np.ndarray, output: str) -> np.ndarray:
+    """(N, K) probabilities from a classifier's outputs; ``output`` is its card's "logits" or "probs"."""
+    return softmax(outputs) if output == "logits" else outputs
+
+
 class Recognizer:
     """Finds faces in a frame and classifies their expressions.
 
@@ -343,7 +348,7 @@ class Recognizer:
 
     # ----------------------------------------------------------------- helpers
     def _faces(self, boxes, outputs, scores, landmarks, order_by_size: bool = True) -> List[Face]:
-        probs = softmax(outputs) if self.card.output == "logits" else outputs
+        probs = class_probabilities(outputs, self.card.output)
         labels = self.card.labels
         faces = []
         for i in range(boxes.shape[0]):

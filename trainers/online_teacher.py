@@ -18,7 +18,7 @@ import torch
 
 from fer_edge.card import ModelCard
 from fer_edge.errors import InvalidInputError
-from fer_edge.recognizer import softmax
+from fer_edge.recognizer import class_probabilities
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class OnlineTeacher:
                 predict, tcard, _ = self._stack.enter_context(logits_runner(path, threads=threads,
                                                                             batch_size=batch_size))
                 _check_compatible(path, tcard, card)
-                self.predictors.append((predict, tcard.output == "probs"))
+                self.predictors.append((predict, tcard.output))
         except BaseException:
             self._stack.close()
             raise
@@ -49,8 +49,8 @@ class OnlineTeacher:
     def probs(self, x: torch.Tensor) -> torch.Tensor:
         """(N, K) float32: the teachers' softmax on ``x`` (the student's normalised input), averaged."""
         xn = np.ascontiguousarray(x.detach().float().cpu().numpy())
-        p = sum(np.asarray(predict(xn), np.float64) if is_probs else softmax(np.asarray(predict(xn), np.float64))
-                for predict, is_probs in self.predictors) / len(self.predictors)
+        p = sum(class_probabilities(np.asarray(predict(xn), np.float64), output)
+                for predict, output in self.predictors) / len(self.predictors)
         return torch.from_numpy(p.astype(np.float32)).to(x.device)
 
     def blend(self, x: torch.Tensor, soft: torch.Tensor, weight: float) -> torch.Tensor:
