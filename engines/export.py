@@ -42,7 +42,7 @@ class ExportConfig:
         opset: ONNX opset (17 is the TensorRT 8.5+ and ONNX Runtime 1.14+ common ground).
         output: "logits" or "probs" (softmax in the graph); None keeps what the card says.
         dynamic_batch: symbolic batch axis; False fixes the batch to 1 (one face per inference).
-        use_ema: export the EMA weights when the checkpoint has them.
+        use_ema: export the averaged weights (SWA, else EMA) when the checkpoint has them.
         parity_batch: inputs in the ORT-vs-torch check.
         atol: the largest |Δ| accepted in the check; above it the export fails and nothing is written.
         input_name: graph input name.

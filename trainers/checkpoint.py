@@ -1,6 +1,7 @@
 """Checkpoint format: model weights + card + config + metrics in one file, loaded with weights_only=True.
 
-Keys: format, arch, num_classes, in_chans, model_kwargs, state_dict, ema_state_dict (optional), card (dict),
+Keys: format, arch, num_classes, in_chans, model_kwargs, state_dict, ema_state_dict (optional), swa (optional:
+{state_dict, count}, the weight average of ``swa_start``), card (dict),
 config (dict), metrics (dict), epoch, optimizer/scheduler/scaler state (optional, for --resume).
 """
 
@@ -50,8 +51,10 @@ def load_checkpoint(path) -> Dict[str, Any]:
 
 
 def checkpoint_weights(data: Dict[str, Any], *, use_ema: bool = True) -> Optional[dict]:
-    """The model weights a checkpoint carries: the EMA weights when saved (and wanted), else the raw ones."""
-    return (data.get("ema_state_dict") if use_ema else None) or data.get("state_dict")
+    """The model weights a checkpoint carries: the SWA mean or else the EMA weights when saved (and wanted), else
+    the raw ones — the weights its validation scored."""
+    averaged = (data.get("swa") or {}).get("state_dict") or data.get("ema_state_dict")
+    return (averaged if use_ema else None) or data.get("state_dict")
 
 
 def model_from_checkpoint(path, *, use_ema: bool = True) -> Tuple[torch.nn.Module, ModelCard]:

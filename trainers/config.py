@@ -59,9 +59,12 @@ class TrainConfig:
         ``{"": 0.1, "branches.3": 1.0}``), momentum, nesterov, betas, weight_decay, decay_norm_bias, batch_size (global,
         across all processes), eval_batch_size, epochs, schedule, warmup_epochs, warmup_start (LR factor at
         step 0), min_lr (as a fraction of lr), step_epochs/gamma (step schedule), grad_clip (0 = off),
-        ema/ema_decay, grad_centralization (subtract each conv/linear weight gradient's mean over all axes but the
-        output channel before the step; any optimizer), lookahead_k / lookahead_alpha (Ranger's Lookahead period and
-        step size).
+        ema/ema_decay, swa_start (stochastic weight averaging: from the end of this epoch (1-based) on, the
+        weights at each epoch's end join a plain mean, whose BatchNorm statistics are measured again on the train
+        images; that mean is what is validated and saved as the model; 0 = off; pair it with schedule: constant
+        or a fine-tune's low LR), grad_centralization (subtract each conv/linear weight gradient's mean over all
+        axes but the output channel before the step; any optimizer), lookahead_k / lookahead_alpha (Ranger's
+        Lookahead period and step size).
     Augmentation (batched in torch): hflip (probability), rotate (degrees), scale (fraction),
         translate (fraction of the side), brightness, contrast (jitter amplitudes), gamma_jitter (lighting: pixels
         raised to exp(U(-g, g))), blur (probability) with blur_sigma (the largest Gaussian sigma, pixels of the
@@ -129,6 +132,7 @@ class TrainConfig:
     grad_clip: float = 0.0
     ema: bool = False
     ema_decay: float = 0.999
+    swa_start: int = 0
     grad_centralization: bool = False
     lookahead_k: int = 6
     lookahead_alpha: float = 0.5
@@ -191,6 +195,9 @@ class TrainConfig:
                 raise bad(key, f"is a probability in [0, 1], got {getattr(self, key)}")
         if not 0.0 < self.ema_decay < 1.0:
             raise bad("ema_decay", f"must be in (0, 1), got {self.ema_decay}")
+        if not 0 <= self.swa_start <= self.epochs:
+            raise bad("swa_start", f"is the first averaged epoch, in 1..epochs ({self.epochs}) or 0 = off; got "
+                                   f"{self.swa_start}")
         if self.num_classes < 0:
             raise bad("num_classes", "must be 0 (from the dataset) or the dataset's number of classes")
         if not 0.0 <= self.teacher_weight <= 1.0:
@@ -301,7 +308,7 @@ class TrainConfig:
         """Hash of the settings that define the result (not output_dir/progress/threads)."""
         data = {k: v for k, v in self.to_dict().items() if k not in _NON_RESULT_KEYS}
         for key in ("labels", "sync_bn", "init_from", "lr_mult", "per_class_limit", "teacher",
-                    "teacher_models"):  # added later:
+                    "teacher_models", "swa_start"):  # added later:
             # their defaults leave older runs' hashes unchanged
             if not data[key]:
                 del data[key]

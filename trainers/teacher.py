@@ -28,7 +28,9 @@ def teacher_targets(models: Sequence, data_path, *, dataset: str = "auto", split
     """The ensemble's class distribution for every image of ``split``, in the dataset's row order.
 
     Each model's logits (averaged with the mirrored image when ``tta_flip``) are divided by ``temperature``,
-    turned into probabilities and averaged over models. Rows keep the dataset order so training can pair them.
+    turned into probabilities and averaged over models. A model whose card says ``output: probs`` gives its
+    log-probabilities in place of logits, so it is not softmaxed twice: softmax(log p / T) ∝ p^(1/T).
+    Rows keep the dataset order so training can pair them.
     """
     from fer_edge.datasets import load_dataset
 
@@ -61,8 +63,10 @@ def teacher_targets(models: Sequence, data_path, *, dataset: str = "auto", split
             if arrays.skipped:
                 raise InvalidInputError(f"{data_path}:{split}: {arrays.skipped} unreadable images; teacher rows would "
                                         "not line up with the training rows — fix or remove those images first")
-            logits = predict_logits(predict, arrays.x, tta_flip)
-            p = softmax(np.asarray(logits, np.float64) / temperature)
+            logits = np.asarray(predict_logits(predict, arrays.x, tta_flip), np.float64)
+            if card.output == "probs":
+                logits = np.log(np.clip(logits, 1e-12, None))
+            p = softmax(logits / temperature)
         probs = p if probs is None else probs + p
         logger.info("teacher %s: %s accuracy on its hard labels %.4f", path.name, split,
                     float(np.mean(p.argmax(1)[arrays.labels >= 0] == arrays.labels[arrays.labels >= 0])))

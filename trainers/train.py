@@ -34,6 +34,7 @@ from .config import TrainConfig
 from .evaluate import classification_metrics
 from .optim import centralize_gradients
 from .transforms import AugmentConfig, BatchAugment, TensorSplit, materialize
+from .weight_average import WeightAverage, recompute_batchnorm
 
 logger = logging.getLogger(__name__)
 
@@ -344,6 +345,14 @@ class TrainingRun:
     mix: MixConfig
     hooks: list
     teacher: Any = None  # OnlineTeacher when TrainConfig.teacher_models is set
+    swa: Optional[WeightAverage] = None  # when TrainConfig.swa_start is set
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights that are validated and selected: the SWA mean once it holds one, else EMA, else raw."""
+        if self.swa is not None and self.swa.count:
+            return self.swa.module
+        return self.ema.module if self.ema is not None else self.model
 
 
 def _setup_process(cfg: TrainConfig, info: D.DistInfo) -> None:
@@ -429,7 +438,8 @@ def build_run(cfg: TrainConfig, prep: PreparedData, device, info: D.DistInfo, re
         teacher = OnlineTeacher(cfg.teacher_models, card, threads=cfg.threads or None)
     return TrainingRun(model, criterion, loss_params, optimizer, scheduler, scaler, ema, sampler, global_batch,
                        steps_per_epoch, precision, autocast_dtype, memory_format, augment,
-                       MixConfig.from_train_config(cfg), hooks, teacher)
+                       MixConfig.from_train_config(cfg), hooks, teacher,
+                       WeightAverage(model) if cfg.swa_start else None)
 
 
 def resume_run(run: TrainingRun, cfg: TrainConfig, rpath: Path, info: D.DistInfo) -> Tuple[_State, List[dict]]:
@@ -451,6 +461,8 @@ def resume_run(run: TrainingRun, cfg: TrainConfig, rpath: Path, info: D.DistInfo
         if run.ema is not None and ck.get("ema_state_dict"):
             run.ema.module.load_state_dict(ck["ema_state_dict"])
             run.ema.updates = int(ts.get("ema_updates", 0))
+        if run.swa is not None:
+            run.swa.load_state(ck.get("swa"))
         state = _State(ts["epoch"], ts["step"], ts["best"], ts["best_epoch"], ts["bad_epochs"])
     except (KeyError, RuntimeError, ValueError) as exc:
         detail = f"it lacks {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
@@ -538,7 +550,7 @@ def validate_and_checkpoint(run: TrainingRun, prep: PreparedData, cfg: TrainConf
 
     Returns True when this epoch is the new best.
     """
-    eval_model = run.ema.module if run.ema is not None else run.model
+    eval_model = run.eval_model
     if prep.val is not None:
         vm = evaluate_split(eval_model, prep.val, prep.data.labels, cfg.eval_batch_size, device)
         record.update({f"val_{k_}": v for k_, v in vm.items()})
@@ -551,8 +563,7 @@ def validate_and_checkpoint(run: TrainingRun, prep: PreparedData, cfg: TrainConf
     else:
         state.bad_epochs += 1
     history.append(record)
-    payload = _payload(cfg, prep.card, run.model, run.ema, run.optimizer, run.scheduler, run.scaler, run.criterion,
-                       state, history, record)
+    payload = _payload(cfg, prep.card, run, state, history, record)
     save_checkpoint(out_dir / LAST_NAME, payload)
     if improved:
         save_checkpoint(out_dir / BEST_NAME, payload)
@@ -565,10 +576,22 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
            stop_after: Optional[int]) -> Dict[str, Any]:
     """The loop, as named steps: prepare data → build the run → resume → (one epoch → validate and checkpoint)*."""
     _setup_process(cfg, info)
-    out_dir = Path(cfg.output_dir)
-    log = logger.info if info.is_main else logger.debug
     prep = prepare_data(cfg, info, command)
     run = build_run(cfg, prep, device, info, resume)
+    try:
+        return _run_epochs(run, prep, cfg, device, info, resume, stop_after)
+    finally:  # also when training raises: hooks off, online teachers' sessions closed
+        for h in run.hooks:
+            h.remove()
+        if run.teacher is not None:
+            run.teacher.close()
+
+
+def _run_epochs(run: TrainingRun, prep: PreparedData, cfg: TrainConfig, device, info: D.DistInfo,
+                resume: Optional[str], stop_after: Optional[int]) -> Dict[str, Any]:
+    """Resume if asked, then (one epoch → weight average → validate and checkpoint)* until done or stopped."""
+    out_dir = Path(cfg.output_dir)
+    log = logger.info if info.is_main else logger.debug
     state, history = _State(), []
     if resume:
         state, history = resume_run(run, cfg, out_dir / LAST_NAME if resume == "auto" else Path(resume), info)
@@ -591,6 +614,10 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
         t_epoch = time.perf_counter()
         record = train_one_epoch(run, net, prep, cfg, epoch, state, device, info)
         state.epoch = epoch + 1
+        if run.swa is not None and state.epoch >= cfg.swa_start:  # every rank: SyncBatchNorm needs them all
+            run.swa.update(run.model)
+            recompute_batchnorm(run.swa.module, prep.x, cfg.eval_batch_size, device, run.memory_format)
+            record["swa_count"] = run.swa.count
         if info.is_main:
             improved = validate_and_checkpoint(run, prep, cfg, state, history, record, out_dir, device)
             logger.info(
@@ -608,10 +635,6 @@ def _train(cfg: TrainConfig, device, info: D.DistInfo, resume: Optional[str], co
             log("stopping after %d epoch(s) as asked; continue with --resume", stop_after)
             break
     D.barrier(info)
-    for h in run.hooks:
-        h.remove()
-    if run.teacher is not None:
-        run.teacher.close()
     return {
         "best_epoch": state.best_epoch + 1,
         "best_" + cfg.select_metric: state.best,
@@ -636,7 +659,8 @@ def _fmt(v) -> str:
     return "-" if v is None else f"{v:.4f}"
 
 
-def _payload(cfg, card, model, ema, optimizer, scheduler, scaler, criterion, state: _State, history, record):
+def _payload(cfg, card, run: TrainingRun, state: _State, history, record):
+    model, ema, scaler = run.model, run.ema, run.scaler
     metrics = {k: v for k, v in record.items() if isinstance(v, (int, float))}
     best_card = card.replace(metrics={k: v for k, v in metrics.items() if k.startswith("val_")})
     return {
@@ -646,14 +670,15 @@ def _payload(cfg, card, model, ema, optimizer, scheduler, scaler, criterion, sta
         "model_kwargs": dict(cfg.model_kwargs),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "ema_state_dict": None if ema is None else {k: v.detach().cpu() for k, v in ema.module.state_dict().items()},
+        "swa": None if run.swa is None or not run.swa.count else run.swa.state(),
         "card": best_card.to_dict(),
         "config": cfg.to_dict(),
         "metrics": metrics,
         "epoch": state.epoch,
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
         "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-        "criterion": criterion.state_dict(),
+        "criterion": run.criterion.state_dict(),
         "train_state": {"epoch": state.epoch, "step": state.step, "best": state.best, "best_epoch": state.best_epoch,
                         "bad_epochs": state.bad_epochs, "history": history,
                         "ema_updates": 0 if ema is None else ema.updates},

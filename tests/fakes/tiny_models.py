@@ -4,13 +4,14 @@ from pathlib import Path
 
 
 def write_tiny_classifier(path: Path, *, card=None, classes: int = 8, channels: int = 1, size: int = 48,
-                          batch="batch", qdq: bool = False) -> Path:
+                          batch="batch", qdq: bool = False, probs: bool = False) -> Path:
     """Write a fixed-weight ONNX classifier whose verdict depends on the crop's mean brightness.
 
     logits = mean(x) * w + b with w = +4 for class 1 and -4 for class 2: bright crops → labels[1], dark → labels[2].
     ``card=None`` writes the default FER+ card; pass ``card=False`` for a model without one.
     ``batch``: the batch dimension, a name (dynamic) or an int (a static-batch model).
     ``qdq``: put a QuantizeLinear/DequantizeLinear pair on the input (an explicit-INT8 graph, card precision int8).
+    ``probs``: end in a Softmax (the output is probabilities; the default card then says ``output: probs``).
     """
     import numpy as np
     import onnx
@@ -33,8 +34,8 @@ def write_tiny_classifier(path: Path, *, card=None, classes: int = 8, channels: 
     nodes += [
         helper.make_node("GlobalAveragePool", [first], ["pooled"]),
         helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
-        helper.make_node("Gemm", ["flat", "w", "b"], ["logits"]),
-    ]
+        helper.make_node("Gemm", ["flat", "w", "b"], ["z" if probs else "logits"]),
+    ] + ([helper.make_node("Softmax", ["z"], ["logits"], axis=1)] if probs else [])
     graph = helper.make_graph(
         nodes, "tiny",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, channels, size, size])],
@@ -47,7 +48,7 @@ def write_tiny_classifier(path: Path, *, card=None, classes: int = 8, channels: 
         card = ModelCard(labels=FERPLUS_LABELS[:classes] if classes <= 8 else tuple(f"c{i}" for i in range(classes)),
                          input_size=(size, size), color="gray" if channels == 1 else "rgb",
                          mean=(0.5,) * channels, std=(0.5,) * channels, name="tiny-test", arch="tiny",
-                         precision="int8" if qdq else "fp32")
+                         precision="int8" if qdq else "fp32", output="probs" if probs else "logits")
     if card is not False:
         helper.set_model_props(model, {CARD_METADATA_KEY: card.to_json()})
     onnx.save(model, str(path))

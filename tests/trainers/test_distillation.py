@@ -82,6 +82,25 @@ def test_teacher_targets_from_an_onnx_model(tmp_path):
         teacher_targets([model], data_path, temperature=0.0)
 
 
+def test_a_teacher_that_outputs_probabilities_is_not_softmaxed_again(tmp_path):
+    """softmax(log p / T) is the probs-output teacher's distribution at temperature T: the same as its logits'."""
+    pytest.importorskip("onnx")
+    from fakes.tiny_models import write_tiny_classifier
+
+    from fer_edge.card import ModelCard
+
+    data_path = make_npz(tmp_path / "d.npz")
+    for temperature in (1.0, 4.0):
+        got = {}
+        for output in ("logits", "probs"):
+            card = ModelCard(labels=tuple(LABELS), input_size=(16, 16), name="tiny-teacher", output=output)
+            model = write_tiny_classifier(tmp_path / f"{output}.onnx", card=card, classes=4, size=16,
+                                          probs=output == "probs")
+            got[output] = teacher_targets([model], data_path, temperature=temperature, threads=1)["probs"]
+        np.testing.assert_allclose(got["probs"], got["logits"], atol=1e-5)
+        assert got["logits"].max(1).mean() > 0.3  # not uniform: the check above compares real distributions
+
+
 def test_warm_start_from_a_bn_folded_onnx_export(tmp_path):
     pytest.importorskip("onnxsim")
     from fer_edge.engines.export import onnx_from_checkpoint

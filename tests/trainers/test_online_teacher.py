@@ -80,3 +80,20 @@ def test_teacher_model_paths_in_a_config_file_are_relative_to_it(tmp_path):
     (tmp_path / "c.yaml").write_text("data: d.npz\nteacher_models: [a.ckpt, /abs/b.onnx]\n")
     cfg = TrainConfig.from_file(tmp_path / "c.yaml")
     assert cfg.teacher_models == (str(tmp_path / "a.ckpt"), "/abs/b.onnx")
+
+
+def test_the_teachers_are_closed_when_training_raises(tmp_path, monkeypatch):
+    import fer_edge.trainers.train as train_module
+
+    model = _tiny_onnx(tmp_path)
+    closed = []
+    real_close = OnlineTeacher.close
+    monkeypatch.setattr(OnlineTeacher, "close", lambda self: (closed.append(True), real_close(self)))
+
+    def fail(*_args, **_kw):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(train_module, "train_one_epoch", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        train(tiny_config(tmp_path, targets="soft", teacher_models=(str(model),), epochs=1))
+    assert closed == [True]
