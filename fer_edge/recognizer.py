@@ -101,9 +101,17 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def class_probabilities(outputs: np.ndarray, output: str) -> np.ndarray:
-    """(N, K) probabilities from a classifier's outputs; ``output`` is its card's "logits" or "probs"."""
-    return softmax(outputs) if output == "logits" else outputs
+def class_probabilities(outputs: np.ndarray, output: str, temperature: float = 1.0) -> np.ndarray:
+    """(N, K) probabilities from a classifier's outputs; ``output`` is its card's "logits" or "probs".
+
+    ``temperature`` softens them (distillation): softmax(logits / T); probabilities are never softmaxed again —
+    their logs stand in for logits, softmax(log p / T) ∝ p^(1/T).
+    """
+    if output == "logits":
+        return softmax(outputs / temperature if temperature != 1.0 else outputs)
+    if temperature == 1.0:
+        return outputs
+    return softmax(np.log(np.clip(outputs, 1e-12, None)) / temperature)
 
 
 class Recognizer:

@@ -16,7 +16,7 @@ import numpy as np
 from fer_edge.atomic import atomic_path
 from fer_edge.datasets import LabelledData, Split
 from fer_edge.errors import InvalidInputError
-from fer_edge.recognizer import softmax
+from fer_edge.recognizer import class_probabilities
 
 logger = logging.getLogger(__name__)
 FORMAT = "fer_edge.teacher/1"
@@ -28,9 +28,8 @@ def teacher_targets(models: Sequence, data_path, *, dataset: str = "auto", split
     """The ensemble's class distribution for every image of ``split``, in the dataset's row order.
 
     Each model's logits (averaged with the mirrored image when ``tta_flip``) are divided by ``temperature``,
-    turned into probabilities and averaged over models. A model whose card says ``output: probs`` gives its
-    log-probabilities in place of logits, so it is not softmaxed twice: softmax(log p / T) ∝ p^(1/T).
-    Rows keep the dataset order so training can pair them.
+    turned into probabilities and averaged over models (a model whose card says ``output: probs`` is not
+    softmaxed twice: ``class_probabilities``). Rows keep the dataset order so training can pair them.
     """
     from fer_edge.datasets import load_dataset
 
@@ -63,10 +62,8 @@ def teacher_targets(models: Sequence, data_path, *, dataset: str = "auto", split
             if arrays.skipped:
                 raise InvalidInputError(f"{data_path}:{split}: {arrays.skipped} unreadable images; teacher rows would "
                                         "not line up with the training rows — fix or remove those images first")
-            logits = np.asarray(predict_logits(predict, arrays.x, tta_flip), np.float64)
-            if card.output == "probs":
-                logits = np.log(np.clip(logits, 1e-12, None))
-            p = softmax(logits / temperature)
+            outputs = np.asarray(predict_logits(predict, arrays.x, tta_flip), np.float64)
+            p = class_probabilities(outputs, card.output, temperature)
         probs = p if probs is None else probs + p
         logger.info("teacher %s: %s accuracy on its hard labels %.4f", path.name, split,
                     float(np.mean(p.argmax(1)[arrays.labels >= 0] == arrays.labels[arrays.labels >= 0])))

@@ -660,7 +660,6 @@ def _fmt(v) -> str:
 
 
 def _payload(cfg, card, run: TrainingRun, state: _State, history, record):
-    model, ema, scaler = run.model, run.ema, run.scaler
     metrics = {k: v for k, v in record.items() if isinstance(v, (int, float))}
     best_card = card.replace(metrics={k: v for k, v in metrics.items() if k.startswith("val_")})
     return {
@@ -668,8 +667,9 @@ def _payload(cfg, card, run: TrainingRun, state: _State, history, record):
         "num_classes": card.num_classes,
         "in_chans": card.channels,
         "model_kwargs": dict(cfg.model_kwargs),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "ema_state_dict": None if ema is None else {k: v.detach().cpu() for k, v in ema.module.state_dict().items()},
+        "state_dict": {k: v.detach().cpu() for k, v in run.model.state_dict().items()},
+        "ema_state_dict": None if run.ema is None else {k: v.detach().cpu()
+                                                        for k, v in run.ema.module.state_dict().items()},
         "swa": None if run.swa is None or not run.swa.count else run.swa.state(),
         "card": best_card.to_dict(),
         "config": cfg.to_dict(),
@@ -677,11 +677,11 @@ def _payload(cfg, card, run: TrainingRun, state: _State, history, record):
         "epoch": state.epoch,
         "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(),
-        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+        "scaler": run.scaler.state_dict() if run.scaler.is_enabled() else None,
         "criterion": run.criterion.state_dict(),
         "train_state": {"epoch": state.epoch, "step": state.step, "best": state.best, "best_epoch": state.best_epoch,
                         "bad_epochs": state.bad_epochs, "history": history,
-                        "ema_updates": 0 if ema is None else ema.updates},
+                        "ema_updates": 0 if run.ema is None else run.ema.updates},
     }
 
 

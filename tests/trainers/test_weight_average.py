@@ -15,10 +15,6 @@ from fer_edge.errors import InvalidInputError  # noqa: E402
 pytestmark = pytest.mark.torch
 
 
-def _net():
-    return nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(2))
-
-
 def test_the_average_is_the_plain_mean_of_the_updates():
     net = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
     avg = WeightAverage(net)
@@ -81,4 +77,3 @@ def test_a_checkpoint_without_swa_still_gives_its_ema_weights(tmp_path):
 def test_swa_start_outside_the_run_names_the_setting(tmp_path, start):
     with pytest.raises(InvalidInputError, match="swa_start"):
         tiny_config(tmp_path, epochs=3, swa_start=start)
-
