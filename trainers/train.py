@@ -301,9 +301,12 @@ def train(cfg: TrainConfig, *, resume: Optional[str] = None, command: str = "",
     device = D.local_device(cfg.device)
     info = D.init_distributed(device)
     try:
-        return _train(cfg, device, info, resume, command, stop_after)
-    finally:
-        D.cleanup(info)
+        summary = _train(cfg, device, info, resume, command, stop_after)
+    except BaseException:
+        D.cleanup(info, together=False)
+        raise
+    D.cleanup(info)
+    return summary
 
 
 @dataclass
