@@ -7,7 +7,6 @@ Every epoch is seeded from (seed, epoch), so ``--resume`` from ``last.ckpt`` rep
 
 from __future__ import annotations
 
-import copy
 import importlib
 import json
 import logging
@@ -34,7 +33,7 @@ from .config import TrainConfig
 from .evaluate import classification_metrics
 from .optim import centralize_gradients
 from .transforms import AugmentConfig, BatchAugment, TensorSplit, materialize
-from .weight_average import WeightAverage, recompute_batchnorm
+from .weight_average import ModelEMA, WeightAverage, recompute_batchnorm
 
 logger = logging.getLogger(__name__)
 
@@ -86,29 +85,6 @@ def build_criterion(cfg: TrainConfig, num_classes: int, soft_targets: bool, clas
     lc = loss_config(cfg.loss, cfg.loss_kwargs, label_smoothing=cfg.label_smoothing, soft_targets=soft_targets,
                      class_counts=class_counts)
     return build(lc, num_classes, feature_dim=feature_dim, in_chans=in_chans)
-
-
-class ModelEMA:
-    """Exponential moving average of weights (buffers copied), decay warmed up over the first steps."""
-
-    def __init__(self, model: nn.Module, decay: float):
-        self.module = copy.deepcopy(model).eval()
-        for p in self.module.parameters():
-            p.requires_grad_(False)
-        self.decay = decay
-        self.updates = 0
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        msd = model.state_dict()
-        for k, v in self.module.state_dict().items():
-            src = msd[k].detach()
-            if v.dtype.is_floating_point:
-                v.mul_(d).add_(src, alpha=1 - d)
-            else:
-                v.copy_(src)
 
 
 def lr_multiplier(name: str, lr_mult: Dict[str, float]) -> float:

@@ -1,4 +1,5 @@
-"""Stochastic weight averaging (SWA): the plain mean of the weights at the end of each epoch from ``swa_start`` on.
+"""Averages of a model's weights over training: the exponential moving average (EMA, every step) and stochastic
+weight averaging (SWA): the plain mean of the weights at the end of each epoch from ``swa_start`` on.
 
 Why: EMA weighs the last few hundred steps; a constant (or high, late) learning rate keeps the weights moving
 around a wide optimum, and the mean of the points it visits generalises better than any one of them (Izmailov et
@@ -17,13 +18,40 @@ from torch import nn
 _NORMS = (nn.modules.batchnorm._BatchNorm,)
 
 
+def _frozen_copy(model: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``model`` that no optimizer can touch (it holds the average, not a trained model)."""
+    copy_ = copy.deepcopy(model).eval()
+    for p in copy_.parameters():
+        p.requires_grad_(False)
+    return copy_
+
+
+class ModelEMA:
+    """Exponential moving average of weights (buffers copied), decay warmed up over the first steps."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.module = _frozen_copy(model)
+        self.decay = decay
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        msd = model.state_dict()
+        for k, v in self.module.state_dict().items():
+            src = msd[k].detach()
+            if v.dtype.is_floating_point:
+                v.mul_(d).add_(src, alpha=1 - d)
+            else:
+                v.copy_(src)
+
+
 class WeightAverage:
     """Running mean of a model's floating-point weights; ``count`` models averaged so far."""
 
     def __init__(self, model: nn.Module):
-        self.module = copy.deepcopy(model).eval()
-        for p in self.module.parameters():
-            p.requires_grad_(False)
+        self.module = _frozen_copy(model)
         self.count = 0
 
     @torch.no_grad()

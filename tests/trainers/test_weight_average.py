@@ -1,4 +1,5 @@
-"""Stochastic weight averaging: the plain mean of epoch-end weights, BatchNorm measured again, through the loop."""
+"""Weight averages: EMA's warmed-up decay; SWA's plain mean of epoch-end weights, BatchNorm measured again, through
+the loop."""
 
 import pytest
 
@@ -6,13 +7,33 @@ torch = pytest.importorskip("torch")
 
 from fer_edge.trainers.checkpoint import checkpoint_weights, load_checkpoint, save_checkpoint  # noqa: E402
 from fer_edge.trainers.train import train  # noqa: E402
-from fer_edge.trainers.weight_average import WeightAverage, recompute_batchnorm  # noqa: E402
+from fer_edge.trainers.weight_average import ModelEMA, WeightAverage, recompute_batchnorm  # noqa: E402
 from test_train_e2e import tiny_config  # noqa: E402
 from torch import nn  # noqa: E402
 
 from fer_edge.errors import InvalidInputError  # noqa: E402
 
 pytestmark = pytest.mark.torch
+
+
+def test_ema_warms_its_decay_up_and_copies_integer_buffers():
+    net = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(0.0)
+    ema = ModelEMA(net, decay=0.999)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(1.0)
+    net[1].num_batches_tracked.fill_(5)
+    ema.update(net)
+    first = 1 - 2 / 11  # the decay of update 1 is min(0.999, 2/11): early averages follow the model closely
+    for p in ema.module.parameters():
+        assert torch.allclose(p, torch.full_like(p, first)) and not p.requires_grad
+    assert int(ema.module[1].num_batches_tracked) == 5
+    for _ in range(5000):  # late updates use the full decay
+        ema.update(net)
+    assert abs(ema.module[0].weight[0, 0].item() - 1.0) < 0.01
 
 
 def test_the_average_is_the_plain_mean_of_the_updates():
