@@ -117,6 +117,18 @@ def activation_ranges(
     Returns:
         tensor name → amax, in graph order.
     """
+    return _measure(model_or_path, batches, method, percentile, names)[0]
+
+
+def activation_bounds(model_or_path, batches: Iterable[np.ndarray], method: str = "minmax", *,
+                      percentile: float = 99.999, names: Optional[List[str]] = None) -> Dict[str, Tuple[float, float]]:
+    """Like ``activation_ranges``, but (low, high) for asymmetric (uint8) activations: the observed values clipped
+    to ±amax, so a non-negative tensor (after ReLU) keeps its whole 8-bit range for [0, amax]."""
+    amax, seen = _measure(model_or_path, batches, method, percentile, names)
+    return {n: (max(seen[n][0], -a), min(seen[n][1], a)) for n, a in amax.items()}
+
+
+def _measure(model_or_path, batches, method, percentile, names):
     if method not in METHODS:
         raise InvalidInputError(f"range method must be one of {METHODS}, got {method!r}")
     onnx = require("onnx", "export", "activation range measurement")
@@ -130,13 +142,15 @@ def activation_ranges(
     batches = [np.ascontiguousarray(b, dtype=np.float32) for b in batches]
     if not batches:
         raise InvalidInputError("no calibration batches")
-    amax = {n: 0.0 for n in names}
+    seen = {n: (0.0, 0.0) for n in names}  # (lowest, highest) value observed; 0 always inside
     for batch in batches:
         for name, value in zip(out_names, session.run(out_names, {input_name: batch})):
-            if name in amax and value.size:
-                amax[name] = max(amax[name], float(np.abs(value).max()))
+            if name in seen and value.size:
+                lo, hi = seen[name]
+                seen[name] = (min(lo, float(value.min())), max(hi, float(value.max())))
+    amax = {n: max(-lo, hi) for n, (lo, hi) in seen.items()}
     if method == "minmax":
-        return amax
+        return amax, seen
     hists = {n: np.zeros(BINS, np.float64) for n in names}
     for batch in batches:
         for name, value in zip(out_names, session.run(out_names, {input_name: batch})):
@@ -154,7 +168,7 @@ def activation_ranges(
         else:
             out[name] = entropy_threshold(hists[name], width)
         out[name] = min(out[name], amax[name])
-    return out
+    return out, seen
 
 
 def calibration_cache_from_onnx(

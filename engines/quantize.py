@@ -169,6 +169,9 @@ def _ort_quantize(src: Path, dst: Path, inputs: np.ndarray, config: QuantConfig,
         extra: Dict[str, Any] = dict(recipe["extra_options"])
         if config.method == "percentile":
             extra["CalibPercentile"] = float(config.percentile)
+        if config.method == "entropy":
+            extra["TensorQuantOverrides"] = _entropy_overrides(src, inputs, step, usable, asymmetric=True)
+            method = CalibrationMethod.MinMax  # ranges come from the overrides
         kwargs = dict(quant_format=getattr(QuantFormat, recipe["quant_format"]), per_channel=recipe["per_channel"],
                       reduce_range=recipe["reduce_range"],
                       activation_type=getattr(QuantType, recipe["activation_type"]),
@@ -189,17 +192,7 @@ def _ort_quantize(src: Path, dst: Path, inputs: np.ndarray, config: QuantConfig,
     if config.method == "percentile":
         extra["CalibPercentile"] = float(config.percentile)
     if config.method == "entropy":
-        # quantize_static does not forward histogram sizes, and with its defaults (128 bins, 128 levels) the
-        # entropy search has a single candidate, i.e. it equals minmax. Measure TensorRT-style KL thresholds
-        # ourselves (2048 bins → 128 levels) and hand them to ORT as per-tensor range overrides.
-        from fer_edge.calibration.ranges import activation_ranges
-
-        batches = [inputs[i : i + step] for i in range(0, usable, step)]
-        amax = activation_ranges(src, batches, "entropy")
-        extra["TensorQuantOverrides"] = {
-            name: [{"rmin": np.array(-a, np.float32), "rmax": np.array(a, np.float32)}]
-            for name, a in amax.items() if a > 0
-        }
+        extra["TensorQuantOverrides"] = _entropy_overrides(src, inputs, step, usable, asymmetric=False)
         method = CalibrationMethod.MinMax  # ranges come from the overrides
     _run_quantize_static(quantize_static, src, dst, _Reader(), dict(
         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
@@ -207,6 +200,24 @@ def _ort_quantize(src: Path, dst: Path, inputs: np.ndarray, config: QuantConfig,
         extra_options=extra,
     ))
     return f"onnxruntime {onnxruntime.__version__} quantize_static ({config.method})"
+
+
+def _entropy_overrides(src: Path, inputs: np.ndarray, step: int, usable: int, *, asymmetric: bool) -> Dict:
+    """Per-tensor ranges from TensorRT-style KL thresholds (2048 bins → 128 levels), as ORT range overrides.
+
+    quantize_static does not forward histogram sizes, and with its defaults (128 bins, 128 levels) its entropy
+    search has a single candidate, i.e. it equals minmax: asked for entropy, it would silently give minmax.
+    Symmetric (int8) ranges are ±threshold; asymmetric (uint8) ones keep the observed side of zero (ReLU outputs
+    get [0, threshold], not [−threshold, threshold]).
+    """
+    from fer_edge.calibration.ranges import activation_bounds
+
+    batches = [inputs[i : i + step] for i in range(0, usable, step)]
+    bounds = activation_bounds(src, batches, "entropy")
+    if not asymmetric:
+        bounds = {name: (-max(-lo, hi), max(-lo, hi)) for name, (lo, hi) in bounds.items()}
+    return {name: [{"rmin": np.array(lo, np.float32), "rmax": np.array(hi, np.float32)}]
+            for name, (lo, hi) in bounds.items() if hi > lo}
 
 
 def _run_quantize_static(quantize_static, src: Path, dst: Path, reader, kwargs: Dict[str, Any]) -> None:

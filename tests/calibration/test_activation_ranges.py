@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from fer_edge.calibration.cache import CalibrationCache
 from fer_edge.calibration.ranges import (
+    activation_bounds,
     activation_ranges,
     cache_from_qdq,
     calibration_cache_from_onnx,
@@ -56,6 +57,19 @@ def test_percentile_and_entropy_clip_outliers(tmp_path):
     assert mx == pytest.approx(40.0)
     assert 2.5 < pc < 5.0, pc
     assert 2.0 < en < 20.0, en
+
+
+def test_asymmetric_bounds_keep_the_observed_side_of_zero(tmp_path):
+    """uint8 activations: a ReLU output spans [0, threshold]; a signed tensor is clipped on both sides."""
+    path = _model(tmp_path / "m.onnx")
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4000, 4)).astype(np.float32)
+    x[0, 0] = 40.0
+    bounds = activation_bounds(path, [x], "entropy")
+    amax = activation_ranges(path, [x], "entropy")
+    assert bounds["logits"] == (0.0, pytest.approx(amax["logits"]))
+    assert bounds["input"] == (pytest.approx(max(x.min(), -amax["input"])), pytest.approx(amax["input"]))
+    assert activation_bounds(path, [x], "minmax")["input"] == (pytest.approx(x.min()), pytest.approx(40.0))
 
 
 def test_entropy_threshold_on_a_plain_histogram():

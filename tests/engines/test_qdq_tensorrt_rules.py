@@ -101,8 +101,10 @@ def test_our_int8_model_follows_the_rules_in_detail(pipeline):
 
 
 @pytest.mark.torch
-def test_entropy_and_percentile_really_differ_from_minmax(pipeline, tmp_path):
-    """ORT's quantize_static entropy with default histogram sizes equals minmax; ours must not."""
+@pytest.mark.parametrize("target", ["tensorrt", "onnxruntime"])
+def test_entropy_and_percentile_really_differ_from_minmax(pipeline, tmp_path, target):
+    """ORT's quantize_static entropy with default histogram sizes equals minmax; ours must not, for the TensorRT
+    Q/DQ graph and for the ONNX Runtime CPU recipe (uint8 activations) alike."""
     import onnx
     from fer_edge.engines.quantize import QuantConfig, qdq_from_onnx
     from onnx import numpy_helper
@@ -110,14 +112,15 @@ def test_entropy_and_percentile_really_differ_from_minmax(pipeline, tmp_path):
     def act_scales(path):
         model = onnx.load(str(path))
         inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-        assert qdq_violations(model) == []
+        assert target != "tensorrt" or qdq_violations(model) == []
         return {n.input[0]: float(inits[n.input[1]]) for n in model.graph.node
                 if n.op_type == "QuantizeLinear" and n.input[0] not in inits}
 
-    minmax = act_scales(pipeline["int8"].path)
+    minmax = act_scales(pipeline["int8"].path if target == "tensorrt" else qdq_from_onnx(
+        pipeline["simplify"].path, pipeline["calib"], tmp_path / "minmax.onnx", QuantConfig(target=target)).path)
     for method in ("entropy", "percentile"):
         res = qdq_from_onnx(pipeline["simplify"].path, pipeline["calib"], tmp_path / f"{method}.onnx",
-                            QuantConfig(method=method))
+                            QuantConfig(method=method, target=target))
         other = act_scales(res.path)
         assert set(other) == set(minmax)
         assert any(abs(other[k] - minmax[k]) > 1e-6 * minmax[k] for k in minmax), method
