@@ -1,4 +1,5 @@
-"""Compare release candidates on FER+ val only: each model single-crop and flip-averaged, and every ensemble of them.
+"""Compare release candidates on FER+ val only: each model single-crop and flip-averaged, and every ensemble of them
+(of flip-averaged members, then of single-crop ones).
 
     python tools/compare_candidates.py --data data/ferplus.npz fer_edge/assets/ferplus_default_fp32.onnx \
         runs/a/best.ckpt runs/b/best.ckpt
@@ -44,15 +45,17 @@ def main(argv=None) -> int:
         return t["probs"][keep], t["hard"][keep]
 
     print("| model | val acc | val macro-F1 | anger | disgust | fear | sadness |\n|---|---|---|---|---|---|---|")
-    flipped = {}
+    views = {"single": {}, "flip": {}}
     for path in args.models:
-        single, labels = val_probs(path, flip=False)
-        flipped[path], _ = val_probs(path, flip=True)
-        print(_row(f"{path} single", single, labels))
-        print(_row(f"{path} flip", flipped[path], labels))
-    for size in range(2, len(flipped) + 1):
-        for combo in itertools.combinations(flipped, size):
-            print(_row(" + ".join(combo) + " (flip)", sum(flipped[k] for k in combo) / size, labels))
+        for view, flip in (("single", False), ("flip", True)):
+            views[view][path], labels = val_probs(path, flip=flip)
+            print(_row(f"{path} {view}", views[view][path], labels))
+    # Ensembles of flip-averaged members (what a teacher file holds), then of single-crop members (two models in
+    # one file cost what one model with the mirror costs: docs/ablation.md, release 7 attempt).
+    for view in ("flip", "single"):
+        for size in range(2, len(args.models) + 1):
+            for combo in itertools.combinations(args.models, size):
+                print(_row(" + ".join(combo) + f" ({view})", sum(views[view][k] for k in combo) / size, labels))
     return 0
 
 

@@ -26,5 +26,5 @@ def test_rows_for_models_and_ensembles_from_val_only(tmp_path, capsys):
     assert tool.main([str(a), str(b), "--data", str(tmp_path / "d.npz"), "--threads", "1"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "|---" not in line]
     names = [r.split("|")[1].strip() for r in rows[1:]]
-    assert names == [f"{a} single", f"{a} flip", f"{b} single", f"{b} flip", f"{a} + {b} (flip)"]
+    assert names == [f"{a} single", f"{a} flip", f"{b} single", f"{b} flip", f"{a} + {b} (flip)", f"{a} + {b} (single)"]
     assert all(r.split("|")[2].strip() == "100.00" for r in rows[1:])
