@@ -129,6 +129,7 @@ def activation_bounds(model_or_path, batches: Iterable[np.ndarray], method: str 
 
 
 def _measure(model_or_path, batches, method, percentile, names):
+    """(tensor → threshold by ``method``, tensor → (lowest, highest) value observed)."""
     if method not in METHODS:
         raise InvalidInputError(f"range method must be one of {METHODS}, got {method!r}")
     onnx = require("onnx", "export", "activation range measurement")

@@ -210,12 +210,13 @@ def _entropy_overrides(src: Path, inputs: np.ndarray, step: int, usable: int, *,
     Symmetric (int8) ranges are ±threshold; asymmetric (uint8) ones keep the observed side of zero (ReLU outputs
     get [0, threshold], not [−threshold, threshold]).
     """
-    from fer_edge.calibration.ranges import activation_bounds
+    from fer_edge.calibration.ranges import activation_bounds, activation_ranges
 
     batches = [inputs[i : i + step] for i in range(0, usable, step)]
-    bounds = activation_bounds(src, batches, "entropy")
-    if not asymmetric:
-        bounds = {name: (-max(-lo, hi), max(-lo, hi)) for name, (lo, hi) in bounds.items()}
+    if asymmetric:
+        bounds = activation_bounds(src, batches, "entropy")
+    else:
+        bounds = {name: (-a, a) for name, a in activation_ranges(src, batches, "entropy").items()}
     return {name: [{"rmin": np.array(lo, np.float32), "rmax": np.array(hi, np.float32)}]
             for name, (lo, hi) in bounds.items() if hi > lo}
 
