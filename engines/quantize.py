@@ -162,16 +162,29 @@ def _ort_quantize(src: Path, dst: Path, inputs: np.ndarray, config: QuantConfig,
             batch = next(self._batches, None)
             return None if batch is None else {input_name: batch}
 
+    ort_cpu = config.target == "onnxruntime"
+    if ort_cpu:
+        extra: Dict[str, Any] = dict(ORT_CPU_RECIPE["extra_options"])
+    else:
+        extra = {
+            "ActivationSymmetric": True,
+            "WeightSymmetric": True,
+            "QuantizeBias": False,  # TensorRT wants float biases (no int32 DQ)
+            "AddQDQPairToWeight": True,  # float weights behind Q→DQ: TensorRT quantizes them at build time
+            "DedicatedQDQPair": False,
+            "CalibMovingAverage": False,
+        }
+        if config.placement == "inputs":
+            extra["OpTypesToExcludeOutputQuantization"] = list(config.op_types)
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[config.method]
-    if config.target == "onnxruntime":
+    if config.method == "percentile":
+        extra["CalibPercentile"] = float(config.percentile)
+    if config.method == "entropy":
+        extra["TensorQuantOverrides"] = _entropy_overrides(src, inputs, step, usable, asymmetric=ort_cpu)
+        method = CalibrationMethod.MinMax  # ranges come from the overrides
+    if ort_cpu:
         recipe = ORT_CPU_RECIPE
-        extra: Dict[str, Any] = dict(recipe["extra_options"])
-        if config.method == "percentile":
-            extra["CalibPercentile"] = float(config.percentile)
-        if config.method == "entropy":
-            extra["TensorQuantOverrides"] = _entropy_overrides(src, inputs, step, usable, asymmetric=True)
-            method = CalibrationMethod.MinMax  # ranges come from the overrides
         kwargs = dict(quant_format=getattr(QuantFormat, recipe["quant_format"]), per_channel=recipe["per_channel"],
                       reduce_range=recipe["reduce_range"],
                       activation_type=getattr(QuantType, recipe["activation_type"]),
@@ -179,21 +192,6 @@ def _ort_quantize(src: Path, dst: Path, inputs: np.ndarray, config: QuantConfig,
                       extra_options=extra)
         _run_quantize_static(quantize_static, src, dst, _Reader(), kwargs)
         return f"onnxruntime {onnxruntime.__version__} quantize_static ({config.method}; ORT CPU recipe)"
-    extra = {
-        "ActivationSymmetric": True,
-        "WeightSymmetric": True,
-        "QuantizeBias": False,  # TensorRT wants float biases (no int32 DQ)
-        "AddQDQPairToWeight": True,  # float weights behind Q→DQ: TensorRT quantizes them at build time
-        "DedicatedQDQPair": False,
-        "CalibMovingAverage": False,
-    }
-    if config.placement == "inputs":
-        extra["OpTypesToExcludeOutputQuantization"] = list(config.op_types)
-    if config.method == "percentile":
-        extra["CalibPercentile"] = float(config.percentile)
-    if config.method == "entropy":
-        extra["TensorQuantOverrides"] = _entropy_overrides(src, inputs, step, usable, asymmetric=False)
-        method = CalibrationMethod.MinMax  # ranges come from the overrides
     _run_quantize_static(quantize_static, src, dst, _Reader(), dict(
         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
         weight_type=QuantType.QInt8, calibrate_method=method, op_types_to_quantize=list(config.op_types),
