@@ -20,6 +20,11 @@ from fer_edge.errors import ModelFormatError
 FORMAT = "fer_edge.checkpoint/1"
 
 
+def cpu_state_dict(module: torch.nn.Module) -> Dict[str, torch.Tensor]:
+    """``module``'s weights detached on the CPU: what a checkpoint stores, whatever device trained it."""
+    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
+
+
 def save_checkpoint(path, payload: Dict[str, Any]) -> Path:
     """Atomically write ``payload`` (plus the format tag) to ``path``: temp file in the same folder, then rename."""
     path = Path(path)

@@ -28,7 +28,7 @@ from fer_edge.errors import FerEdgeError, InvalidInputError, ModelFormatError
 
 from . import distributed as D
 from .batch_mix import MixConfig, mix_batch
-from .checkpoint import checkpoint_weights, load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_weights, cpu_state_dict, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .evaluate import classification_metrics
 from .optim import centralize_gradients
@@ -646,9 +646,8 @@ def _payload(cfg, card, run: TrainingRun, state: _State, history, record):
         "num_classes": card.num_classes,
         "in_chans": card.channels,
         "model_kwargs": dict(cfg.model_kwargs),
-        "state_dict": {k: v.detach().cpu() for k, v in run.model.state_dict().items()},
-        "ema_state_dict": None if run.ema is None else {k: v.detach().cpu()
-                                                        for k, v in run.ema.module.state_dict().items()},
+        "state_dict": cpu_state_dict(run.model),
+        "ema_state_dict": None if run.ema is None else cpu_state_dict(run.ema.module),
         "swa": None if run.swa is None or not run.swa.count else run.swa.state(),
         "card": best_card.to_dict(),
         "config": cfg.to_dict(),

@@ -15,6 +15,8 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
+from .checkpoint import cpu_state_dict
+
 _NORMS = (nn.modules.batchnorm._BatchNorm,)
 
 
@@ -67,8 +69,7 @@ class WeightAverage:
                 mine.copy_(value)
 
     def state(self) -> Dict[str, object]:
-        return {"state_dict": {k: v.detach().cpu() for k, v in self.module.state_dict().items()},
-                "count": self.count}
+        return {"state_dict": cpu_state_dict(self.module), "count": self.count}
 
     def load_state(self, state: Optional[Dict[str, object]]) -> None:
         if state:
