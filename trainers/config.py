@@ -35,6 +35,10 @@ class TrainConfig:
         data: dataset path (file or folder). dataset: reader name or "auto" (guessed from the path).
         targets: "soft" (vote distributions where the dataset has them, else one-hot) or "hard" (majority).
         val_fraction: share of train held out for validation when the dataset has no val split.
+        fit_val: after a recipe was chosen on val, fit the final model on train + val: val (or the held-out
+            share) joins the training rows, nothing is validated, and every epoch's checkpoint is the best —
+            the last epoch is the model. A stored ``teacher`` must then hold val targets too
+            (``fer-edge teacher --splits train val``).
         ferplus_csv: FER2013 ``fer2013.csv`` that a ``fer2013new.csv`` (FER+ votes) refers to.
         labels: "" = the dataset's own labels; for an .npz, a stored alternative label set (``"fer2013"`` reads
             ``fer2013_y_*`` / ``fer2013_class_names`` of ``ferplus.npz``).
@@ -49,7 +53,7 @@ class TrainConfig:
         the checkpoint lacks, such as a new ESR branch, keep their fresh initialisation; an FP32 ``.onnx``
         export of a plain EdgeNet also works, for when only the released model survives; a dlib ``.dat`` starts
         ``arch: dlib_resnet`` from dlib's face-recognition weights).
-    Distillation: teacher (a ``fer-edge teacher`` file of soft targets for the train split), teacher_weight
+    Distillation: teacher (a ``fer-edge teacher`` file of soft targets for the train split, and val), teacher_weight
         (share of the teacher in the blended target; needs targets: soft); or teacher_models (checkpoints or
         exported models run on every augmented batch — "consistent teaching": the target matches the image
         the student sees, at the teachers' inference cost per step).
@@ -82,6 +86,7 @@ class TrainConfig:
     dataset: str = "auto"
     targets: str = "soft"
     val_fraction: float = 0.1
+    fit_val: bool = False
     ferplus_csv: str = ""
     labels: str = ""
     affectnet_classes: int = 8
@@ -204,6 +209,8 @@ class TrainConfig:
             raise bad("teacher_weight", f"is a share in [0, 1], got {self.teacher_weight}")
         if (self.teacher or self.teacher_models) and self.targets != "soft":
             raise bad("teacher", "distillation blends soft targets; set targets: soft")
+        if self.fit_val and self.early_stop:
+            raise bad("early_stop", "fit_val holds nothing out to stop on; set early_stop: 0 (the epochs are fixed)")
         if self.teacher and self.teacher_models:
             raise bad("teacher_models", "set either teacher (stored targets) or teacher_models (run per batch)")
         for key in ("gamma_jitter", "mixup", "cutmix"):
@@ -308,7 +315,7 @@ class TrainConfig:
         """Hash of the settings that define the result (not output_dir/progress/threads)."""
         data = {k: v for k, v in self.to_dict().items() if k not in _NON_RESULT_KEYS}
         for key in ("labels", "sync_bn", "init_from", "lr_mult", "per_class_limit", "teacher",
-                    "teacher_models", "swa_start"):  # added later:
+                    "teacher_models", "swa_start", "fit_val"):  # added later:
             # their defaults leave older runs' hashes unchanged
             if not data[key]:
                 del data[key]

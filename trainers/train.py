@@ -13,7 +13,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fer_edge.card import ModelCard
-from fer_edge.datasets import LabelledData, limit_splits, load_dataset, split_off_val
+from fer_edge.datasets import LabelledData, joined_splits, limit_splits, load_dataset, split_off_val
 from fer_edge.errors import FerEdgeError, InvalidInputError, ModelFormatError
 
 from . import distributed as D
@@ -357,6 +357,8 @@ def prepare_data(cfg: TrainConfig, info: D.DistInfo, command: str = "") -> Prepa
 
         data = with_teacher(data, cfg.teacher, cfg.teacher_weight)  # rows pair with the file before any split
     data = limit_splits(split_off_val(data, cfg.val_fraction, cfg.seed), cfg.limit_per_split)
+    if cfg.fit_val:
+        data = _with_val_in_train(data, cfg)
     k = data.num_classes
     if cfg.num_classes and cfg.num_classes != k:
         raise InvalidInputError(f"TrainConfig.num_classes={cfg.num_classes} but {cfg.data} has {k} classes "
@@ -374,6 +376,23 @@ def prepare_data(cfg: TrainConfig, info: D.DistInfo, command: str = "") -> Prepa
         cfg.data, len(train_t), len(idx_all), cfg.targets, 0 if val_t is None else len(val_t), k,
         list(data.labels), time.perf_counter() - t0)
     return PreparedData(data, card, train_t, val_t, idx_all, hard_all, soft_all, x_all)
+
+
+def _with_val_in_train(data: LabelledData, cfg: TrainConfig) -> LabelledData:
+    """``fit_val``: the final model trains on train + val, so nothing is left to validate on."""
+    if "val" not in data.splits:
+        raise InvalidInputError(f"TrainConfig.fit_val: {cfg.data} has no val split and val_fraction is 0; "
+                                "there is nothing to add to train")
+    if cfg.teacher:
+        from .teacher import read_teacher
+
+        if "val" not in read_teacher(cfg.teacher)[1]:
+            raise InvalidInputError(f"TrainConfig.fit_val: the teacher file {cfg.teacher} has no val targets, so val "
+                                    "would train on other targets than train; re-make it with "
+                                    "`fer-edge teacher … --splits train val`")
+    splits = {k: v for k, v in data.splits.items() if k != "val"}
+    splits["train"] = joined_splits(data.splits["train"], data.splits["val"])
+    return replace(data, splits=splits)
 
 
 def build_run(cfg: TrainConfig, prep: PreparedData, device, info: D.DistInfo, resume: Optional[str]) -> TrainingRun:
@@ -536,7 +555,7 @@ def validate_and_checkpoint(run: TrainingRun, prep: PreparedData, cfg: TrainConf
         score = vm[cfg.select_metric]
     else:
         score = record["train_accuracy"]
-    improved = score > state.best
+    improved = score > state.best or cfg.fit_val  # fitted on train + val: the last epoch is the model
     if improved:
         state.best, state.best_epoch, state.bad_epochs = score, record["epoch"] - 1, 0
     else:

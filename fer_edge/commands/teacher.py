@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="the dataset the student trains on (same reader as training)")
     parser.add_argument("--dataset", default="auto", help="reader name (default: guessed from the path)")
     parser.add_argument("--out", required=True, help="output .npz (pass it as TrainConfig.teacher)")
+    parser.add_argument("--splits", nargs="+", default=["train"], metavar="SPLIT",
+                        help="splits to score (default: train; add val to fit a final model on train + val, "
+                             "TrainConfig.fit_val)")
     parser.add_argument("--temperature", type=float, default=1.0, help="softmax temperature of the teachers")
     parser.add_argument("--no-tta-flip", action="store_true", help="do not average with the mirrored image")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch / ONNX Runtime")
@@ -23,8 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from fer_edge.trainers.teacher import save_teacher, teacher_targets
 
-    targets = teacher_targets(args.models, args.data, dataset=args.dataset, temperature=args.temperature,
-                              tta_flip=not args.no_tta_flip, threads=args.threads, batch_size=args.batch_size)
+    targets = teacher_targets(args.models, args.data, dataset=args.dataset, splits=args.splits,
+                              temperature=args.temperature, tta_flip=not args.no_tta_flip, threads=args.threads,
+                              batch_size=args.batch_size)
     path = save_teacher(targets, args.out)
-    logger.info("wrote %s: %d rows x %d classes", path, *targets["probs"].shape)
+    logger.info("wrote %s: %s", path, ", ".join(f"{s} {p.shape[0]} rows x {p.shape[1]} classes"
+                                               for s, p in targets["probs"].items()))
     return 0

@@ -7,7 +7,17 @@ paths), optional face boxes, hard labels (-1 = none), optional soft targets and 
 """
 
 from .affectnet import AFFECTNET_LABELS, AFFECTNET_SOURCE, read_affectnet_csv, read_affectnet_folders
-from .base import IMAGE_SUFFIXES, SPLITS, ImageItem, LabelledData, Split, limit_splits, require_path, split_off_val
+from .base import (
+    IMAGE_SUFFIXES,
+    SPLITS,
+    ImageItem,
+    LabelledData,
+    Split,
+    joined_splits,
+    limit_splits,
+    require_path,
+    split_off_val,
+)
 from .ferplus import (
     FER2013_SOURCE,
     FERPLUS_FOLDERS,
@@ -30,7 +40,8 @@ __all__ = [
     "AFFECTNET_LABELS", "AFFECTNET_SOURCE", "FER2013_SOURCE", "FERPLUS_FOLDERS", "FERPLUS_SOURCE",
     "FERPLUS_VOTE_COLUMNS", "IMAGE_SUFFIXES", "RAFDB_LABELS", "RAFDB_SOURCE", "READERS", "SPLITS",
     "DatasetReader", "ImageItem", "LabelledData", "ReadOptions", "Split", "dataset_names", "guess_dataset",
-    "limit_splits", "load_dataset", "read_affectnet_csv", "read_affectnet_folders", "read_class_folders",
+    "joined_splits", "limit_splits", "load_dataset", "read_affectnet_csv", "read_affectnet_folders",
+    "read_class_folders",
     "read_fer2013_csv", "read_fer2013_rows", "read_ferplus_csv", "read_ferplus_folders", "read_ferplus_votes",
     "read_npz", "read_rafdb", "read_rafdb_folders", "register_reader", "require_path", "split_off_val",
     "votes_to_majority", "votes_to_soft",

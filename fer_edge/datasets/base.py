@@ -128,6 +128,26 @@ def split_off_val(data: LabelledData, fraction: float, seed: int) -> LabelledDat
     return replace(data, splits=splits)
 
 
+def joined_splits(a: Split, b: Split) -> Split:
+    """``a`` followed by ``b`` (fitting a final model on train + val); one-hot targets where one lacks soft ones."""
+    k = next((s.soft.shape[1] for s in (a, b) if s.soft is not None), 0)
+
+    def soft(s: Split) -> np.ndarray:
+        if s.soft is not None:
+            return s.soft
+        return np.eye(k, dtype=np.float32)[s.labels.clip(0)] * (s.labels >= 0)[:, None]
+
+    images = (np.concatenate([a.images, b.images]) if isinstance(a.images, np.ndarray)
+              and isinstance(b.images, np.ndarray) and a.images.shape[1:] == b.images.shape[1:]
+              else list(a.images) + list(b.images))
+    if (a.boxes is None) != (b.boxes is None):
+        raise InvalidInputError("cannot join a split of face crops with a split of boxed photos")
+    both = lambda name: (None if getattr(a, name) is None or getattr(b, name) is None  # noqa: E731
+                         else np.concatenate([getattr(a, name), getattr(b, name)]))
+    return Split(images, np.concatenate([a.labels, b.labels]),
+                 np.concatenate([soft(a), soft(b)]).astype(np.float32) if k else None, both("boxes"), both("leak"))
+
+
 def limit_splits(data: LabelledData, n: int) -> LabelledData:
     if n <= 0:
         return data

@@ -1,12 +1,15 @@
 """Distillation pieces: teacher soft-target files, blending them into training, warm starts from an ONNX export."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from fer_edge.trainers.checkpoint import load_checkpoint  # noqa: E402
 from fer_edge.trainers.config import TrainConfig  # noqa: E402
-from fer_edge.trainers.teacher import FORMAT, save_teacher, teacher_targets, with_teacher  # noqa: E402
+from fer_edge.trainers.teacher import FORMAT, FORMAT_V1, read_teacher, save_teacher, teacher_targets, with_teacher  # noqa: E402
 from fer_edge.trainers.train import train  # noqa: E402
 from test_train_e2e import LABELS, make_npz, tiny_config  # noqa: E402
 
@@ -16,9 +19,12 @@ from fer_edge.errors import InvalidInputError  # noqa: E402
 pytestmark = pytest.mark.torch
 
 
-def _teacher_file(path, data, probs):
-    return save_teacher({"probs": probs.astype(np.float32), "labels": list(data.labels),
-                         "hard": data.splits["train"].labels, "meta": {"test": True}}, path)
+def _teacher_file(path, data, probs, val_probs=None):
+    targets = {"probs": {"train": probs.astype(np.float32)}, "hard": {"train": data.splits["train"].labels},
+               "labels": list(data.labels), "meta": {"test": True}}
+    if val_probs is not None:
+        targets["probs"]["val"], targets["hard"]["val"] = val_probs.astype(np.float32), data.splits["val"].labels
+    return save_teacher(targets, path)
 
 
 def test_student_follows_the_teacher_not_the_labels(tmp_path):
@@ -47,11 +53,47 @@ def test_blend_weights_own_targets_and_keeps_excluded_rows_out(tmp_path):
     np.testing.assert_allclose(blended[5], expected, rtol=1e-6)
 
 
+def test_a_format_1_file_still_reads_as_train_targets(tmp_path):
+    """Files written before per-split targets (probs / hard of the train split) keep working."""
+    data = load_dataset(make_npz(tmp_path / "d.npz"))
+    y = data.splits["train"].labels
+    probs = np.eye(len(LABELS), dtype=np.float32)[(y + 1) % len(LABELS)]
+    np.savez(tmp_path / "v1.npz", format=np.array(FORMAT_V1), probs=probs, labels=np.array(LABELS), hard=y,
+             meta=np.array("{}"))
+    blended = with_teacher(data, tmp_path / "v1.npz", 1.0)
+    np.testing.assert_array_equal(blended.splits["train"].soft, probs)
+    assert blended.splits["val"].soft is None  # a train-only file leaves val alone
+
+
+def test_fit_val_trains_on_train_and_val_with_val_teacher_targets(tmp_path):
+    """fit_val: val's rows join training (with their own teacher targets), nothing is validated, last = best."""
+    from fer_edge.trainers import distributed as D
+    from fer_edge.trainers.train import prepare_data
+
+    cfg = tiny_config(tmp_path, targets="soft", epochs=2, fit_val=True)
+    data = load_dataset(cfg.data)
+    n_train, n_val = len(data.splits["train"]), len(data.splits["val"])
+    uniform = lambda n: np.full((n, len(LABELS)), 1 / len(LABELS))  # noqa: E731
+    with pytest.raises(InvalidInputError, match="no val targets"):
+        prepare_data(cfg.replace(teacher=str(_teacher_file(tmp_path / "t1.npz", data, uniform(n_train)))), D.DistInfo())
+    teacher = _teacher_file(tmp_path / "t2.npz", data, uniform(n_train), uniform(n_val))
+    prep = prepare_data(cfg.replace(teacher=str(teacher), teacher_weight=1.0), D.DistInfo())
+    assert prep.val is None and len(prep.idx) == n_train + n_val
+    np.testing.assert_allclose(prep.soft[n_train:].numpy(), uniform(n_val), rtol=1e-6)  # val rows: teacher targets
+    summary = train(cfg, command="pytest")
+    assert [r["epoch"] for r in summary["history"]] == [1, 2]
+    assert not any(k.startswith("val_") for k in summary["history"][-1])
+    best, last = (load_checkpoint(Path(cfg.output_dir) / n) for n in ("best.ckpt", "last.ckpt"))
+    assert best["epoch"] == last["epoch"] == 2
+    with pytest.raises(InvalidInputError, match="early_stop"):
+        cfg.replace(early_stop=3).validate()
+
+
 def test_teacher_file_must_match_the_data(tmp_path):
     data = load_dataset(make_npz(tmp_path / "d.npz"))
     other = load_dataset(make_npz(tmp_path / "o.npz", seed=1, n_per_class=32))
     path = _teacher_file(tmp_path / "t.npz", other, np.full((len(other.splits["train"]), 4), 0.25))
-    with pytest.raises(InvalidInputError, match="training split has"):
+    with pytest.raises(InvalidInputError, match="train split has"):
         with_teacher(data, path, 0.5)
     np.savez(tmp_path / "x.npz", probs=np.zeros((2, 2)))
     with pytest.raises(InvalidInputError, match=FORMAT):
@@ -71,15 +113,23 @@ def test_teacher_targets_from_an_onnx_model(tmp_path):
     card = ModelCard(labels=tuple(LABELS), input_size=(16, 16), name="tiny-teacher")
     model = write_tiny_classifier(tmp_path / "t.onnx", card=card, classes=4, size=16)
     data_path = make_npz(tmp_path / "d.npz")
-    sharp = teacher_targets([model], data_path, temperature=1.0, threads=1)
-    soft = teacher_targets([model, model], data_path, temperature=4.0, threads=1)
+    sharp = teacher_targets([model], data_path, temperature=1.0, threads=1)["probs"]["train"]
+    soft = teacher_targets([model, model], data_path, temperature=4.0, threads=1)["probs"]["train"]
     n = len(load_dataset(data_path).splits["train"])
-    assert sharp["probs"].shape == (n, 4)
-    np.testing.assert_allclose(sharp["probs"].sum(1), 1.0, rtol=1e-5)
+    assert sharp.shape == (n, 4)
+    np.testing.assert_allclose(sharp.sum(1), 1.0, rtol=1e-5)
     # The tiny model's logits are 4*mean for class 1 and -4*mean for class 2: temperature softens them.
-    assert soft["probs"].max(1).mean() < sharp["probs"].max(1).mean()
+    assert soft.max(1).mean() < sharp.max(1).mean()
     with pytest.raises(InvalidInputError, match="temperature"):
         teacher_targets([model], data_path, temperature=0.0)
+    with pytest.raises(InvalidInputError, match="include 'train'"):
+        teacher_targets([model], data_path, splits=("val",))
+    # Scored per split, val included (for fit_val); a saved file gives each split back.
+    both = teacher_targets([model], data_path, splits=("train", "val"), threads=1)
+    np.testing.assert_allclose(both["probs"]["train"], sharp, rtol=1e-6)
+    labels, by_split = read_teacher(save_teacher(both, tmp_path / "both.npz"))
+    assert labels == list(LABELS) and set(by_split) == {"train", "val"}
+    assert by_split["val"][0].shape == (len(load_dataset(data_path).splits["val"]), 4)
 
 
 def test_a_teacher_that_outputs_probabilities_is_not_softmaxed_again(tmp_path):
@@ -96,7 +146,7 @@ def test_a_teacher_that_outputs_probabilities_is_not_softmaxed_again(tmp_path):
             card = ModelCard(labels=tuple(LABELS), input_size=(16, 16), name="tiny-teacher", output=output)
             model = write_tiny_classifier(tmp_path / f"{output}.onnx", card=card, classes=4, size=16,
                                           probs=output == "probs")
-            got[output] = teacher_targets([model], data_path, temperature=temperature, threads=1)["probs"]
+            got[output] = teacher_targets([model], data_path, temperature=temperature, threads=1)["probs"]["train"]
         np.testing.assert_allclose(got["probs"], got["logits"], atol=1e-5)
         assert got["logits"].max(1).mean() > 0.3  # not uniform: the check above compares real distributions
 
@@ -144,7 +194,6 @@ def test_warm_start_from_a_bn_folded_onnx_export(tmp_path):
 
 
 def test_teacher_paths_in_a_config_file_are_relative_to_it(tmp_path):
-    from pathlib import Path
 
     (tmp_path / "c.yaml").write_text("data: d.npz\nteacher: t.npz\n")
     cfg = TrainConfig.from_file(tmp_path / "c.yaml")

@@ -96,7 +96,7 @@ def test_later_settings_change_the_hash_only_when_set():
     later = {"labels": "fer2013", "sync_bn": True, "init_from": "runs/a/best.ckpt", "lr_mult": {"": 0.1},
              "per_class_limit": 5000, "grad_centralization": True, "lookahead_k": 3, "lookahead_alpha": 0.8,
              "teacher": "teacher.npz", "teacher_models": ("t.ckpt",), "gamma_jitter": 0.2, "blur": 0.1,
-             "blur_sigma": 1.5, "mixup": 0.2, "cutmix": 1.0, "mix_prob": 0.5, "swa_start": 5}
+             "blur_sigma": 1.5, "mixup": 0.2, "cutmix": 1.0, "mix_prob": 0.5, "swa_start": 5, "fit_val": True}
     cfg = TrainConfig(targets="soft")
     old = {k: v for k, v in cfg.to_dict().items()
            if k not in ("output_dir", "progress", "threads", "device", "teacher_weight", *later)}
