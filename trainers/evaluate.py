@@ -84,18 +84,21 @@ def evaluate_model_file(
     fer2013_csv: str = "",
     limit: int = 0,
     label_set: str = "",
+    fitted_on: Sequence[str] = (),
 ) -> Dict[str, Any]:
     """Evaluate a checkpoint (``.ckpt``/``.pt``) or an exported model (``.onnx``/``.engine``) on a dataset split.
 
     The images are preprocessed with ``fer_edge.preprocess`` and the model's card; the dataset's labels are
     mapped onto the card's label order by name (an unknown name is an error). ``tta_flip`` None follows the
     card's ``tta`` (what ``Recognizer`` runs); True / False force the mirrored average on or off.
+    ``fitted_on`` names splits besides train that the model trained on (``TrainConfig.fit_val``: val); the
+    images of ``split`` identical to one of theirs are then also left out in an "unseen" entry.
 
     Returns:
         dict with "model", "data", "split", "all" metrics and, when the dataset flags duplicate-leak images,
-        "without_leak".
+        "without_leak"; with ``fitted_on``, "unseen".
     """
-    from fer_edge.datasets import limit_splits, load_dataset
+    from fer_edge.datasets import duplicates_in, limit_splits, load_dataset
 
     from .arrays import arrays_from_split
 
@@ -110,8 +113,11 @@ def evaluate_model_file(
     data = load_dataset(data_path, dataset, fer2013_csv=fer2013_csv, label_set=label_set)
     if limit:
         data = limit_splits(data, limit)
-    if split not in data.splits:
-        raise InvalidInputError(f"{data_path}: has no {split!r} split (available: {sorted(data.splits)})")
+    for name in (split, *fitted_on):
+        if name not in data.splits:
+            raise InvalidInputError(f"{data_path}: has no {name!r} split (available: {sorted(data.splits)})")
+    if split in fitted_on:
+        raise InvalidInputError(f"the model was fitted on {split!r}: its accuracy there measures nothing")
 
     with logits_runner(model_path, threads=threads, batch_size=batch_size) as (predict, card, kind):
         mapping = _label_mapping(data.labels, card.labels, str(data_path), str(model_path))
@@ -126,6 +132,10 @@ def evaluate_model_file(
     result: Dict[str, Any] = {"model": str(model_path), "runner": kind, "data": str(data_path), "split": split,
                               "tta_flip": bool(tta_flip), "skipped_images": sp.skipped}
     result.update(metrics_with_leak(y_true, y_pred, card.labels, leak))
+    if fitted_on:
+        seen = duplicates_in(data.splits[split], [data.splits[name] for name in fitted_on])
+        result["unseen"] = classification_metrics(y_true[~seen], y_pred[~seen], card.labels)
+        result["unseen"].update(removed_seen_images=int((y_true[seen] >= 0).sum()), fitted_on=list(fitted_on))
     return result
 
 

@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ferplus-csv", default="", help="fer2013.csv matching a fer2013new.csv dataset")
     parser.add_argument("--labels", default="", help="alternative label set stored in the .npz (e.g. fer2013: "
                         "fer2013_y_* of ferplus.npz); default: y_* / class_names")
+    parser.add_argument("--fitted-on", nargs="+", default=[], metavar="SPLIT",
+                        help="splits the model trained on besides train (a fit_val model: val); also reports "
+                             "accuracy without the images identical to one of theirs")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch / ONNX Runtime")
     parser.add_argument("--tta", choices=("card", "none", "flip"), default="card",
@@ -34,11 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _summary(result: dict) -> str:
     lines = []
-    for key in ("all", "without_leak"):
+    for key in ("all", "without_leak", "unseen"):
         if key not in result:
             continue
         m = result[key]
-        title = "all images" if key == "all" else f"without {m['removed_leak_images']} duplicate-leak images"
+        title = {"all": "all images",
+                 "without_leak": f"without {m.get('removed_leak_images')} duplicate-leak images",
+                 "unseen": f"without {m.get('removed_seen_images')} images seen in {m.get('fitted_on')}"}[key]
         lines.append(f"{result['split']} ({title}, n={m['n']}): accuracy {m['accuracy']:.4f}  "
                      f"macro-F1 {m['macro_f1']:.4f}")
     recall = result["all"]["per_class_recall"]
@@ -52,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_model_file(
         args.model, args.data, dataset=args.dataset, split=args.split, batch_size=args.batch_size,
         threads=args.threads, tta_flip={"card": None, "none": False, "flip": True}[args.tta],
-        fer2013_csv=args.ferplus_csv, limit=args.limit,
-        label_set=args.labels,
+        fer2013_csv=args.ferplus_csv, limit=args.limit, label_set=args.labels, fitted_on=args.fitted_on,
     )
     sys.stdout.write(_summary(result) + "\n")
     if args.out:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -146,6 +147,18 @@ def joined_splits(a: Split, b: Split) -> Split:
                          else np.concatenate([getattr(a, name), getattr(b, name)]))
     return Split(images, np.concatenate([a.labels, b.labels]),
                  np.concatenate([soft(a), soft(b)]).astype(np.float32) if k else None, both("boxes"), both("leak"))
+
+
+def duplicates_in(split: Split, others: Sequence[Split]) -> np.ndarray:
+    """(N,) bool: which images of ``split`` are byte-identical to an image of ``others`` (pixels, or file bytes).
+
+    What a model fitted on ``others`` has seen of ``split`` — e.g. the test images a train + val model saw in val.
+    """
+    def key(item) -> bytes:
+        return Path(item).read_bytes() if isinstance(item, (str, Path)) else np.ascontiguousarray(item).tobytes()
+
+    seen = {hashlib.sha1(key(img)).digest() for other in others for img in other.images}
+    return np.array([hashlib.sha1(key(img)).digest() in seen for img in split.images], bool)
 
 
 def limit_splits(data: LabelledData, n: int) -> LabelledData:

@@ -141,3 +141,29 @@ def test_eval_rejects_a_dataset_with_other_labels(tiny, tmp_path):
              x_test=np.zeros((2, 16, 16), np.uint8), y_test=np.array([0, 1]), class_names=np.array(["left", "up"]))
     with pytest.raises(InvalidInputError, match="'up'"):
         evaluate_model_file(ckpt, tmp_path / "other.npz")
+
+
+@torch_only
+def test_eval_of_a_model_fitted_on_val_also_scores_the_test_images_val_lacks(tiny, tmp_path, capsys):
+    """``--fitted-on val``: the fixture's val is every second test image, so "unseen" keeps the other half."""
+    data_dir, ckpt = tiny
+    from fer_edge.cli import main
+
+    rc = main(["eval", ckpt, "--data", str(data_dir / "d.npz"), "--fitted-on", "val", "--out", str(tmp_path / "r"),
+               "--no-png"])
+    assert rc == 0 and "images seen in ['val']" in capsys.readouterr().out
+    report = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert report["all"]["n"] == 120 and report["unseen"]["n"] == 60
+    assert report["unseen"]["removed_seen_images"] == 60 and report["unseen"]["fitted_on"] == ["val"]
+    from fer_edge.trainers.evaluate import evaluate_model_file
+
+    with pytest.raises(InvalidInputError, match="fitted on 'test'"):
+        evaluate_model_file(ckpt, data_dir / "d.npz", split="test", fitted_on=("test",))
+
+
+def test_duplicates_in_compares_pixels_not_positions():
+    from fer_edge.datasets import Split, duplicates_in
+
+    a = np.arange(4 * 9, dtype=np.uint8).reshape(4, 3, 3)
+    other = Split(np.stack([a[2], a[0] + 1]), np.array([0, 1]))
+    assert duplicates_in(Split(a, np.zeros(4)), [other]).tolist() == [False, False, True, False]
