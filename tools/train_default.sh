@@ -10,6 +10,8 @@
 #   STEPS=margin tools/train_default.sh    # the crop-margin measurement (needs the export step's FP32 model)
 #   STEPS=gen3 tools/train_default.sh      # generation 3 (tried for release 4, not released; after "train")
 #   STEPS=consistent tools/train_default.sh  # online gen-3 teachers (tried for release 5; after "gen3")
+#   STEPS=fitval tools/train_default.sh    # gen-3 recipe fitted on train + val (release 8 attempt; after "gen3")
+#   FIT_VAL=1 RUN=... STEPS="export quantize eval" tools/train_default.sh  # evaluate such a run: test only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +22,7 @@ TEACHERS=${TEACHERS:-$RUN/teachers}       # earlier releases, generation-1 stude
 MARGIN=${MARGIN:-1.15}                    # card crop_margin for BlazeFace boxes (docs/model_card.md, "Crop margin")
 VERSION=${VERSION:-3}
 TTA=${TTA:-flip}                          # the card's default test-time augmentation (chosen on val)
+FIT_VAL=${FIT_VAL:-0}                     # 1: the run was fitted on train + val (TrainConfig.fit_val)
 RELEASE3=${RELEASE3:-07c29e4}             # commits whose fer_edge/assets/ferplus_default_fp32.onnx are releases 3, 2, 1
 RELEASE2=${RELEASE2:-d2cefeb}
 RELEASE1=${RELEASE1:-161f394}
@@ -90,6 +93,16 @@ if has consistent; then
   wait "$a"; wait "$b"
 fi
 
+if has fitval; then
+  # Not in the default STEPS: the gen-3 recipe (chosen on val) fitted on train + val, one run on both threads, the
+  # last epoch is the model (docs/ablation.md, "Release 8 attempt"). The teachers also score val.
+  releases
+  fer-edge teacher "$TEACHERS/release2_fp32.onnx" "$RUN/best.ckpt" "$TEACHERS/gen2_sw/best.ckpt" \
+    --data "$DATA" --splits train val --out "$TEACHERS/gen3_trainval.npz"
+  fer-edge train -c configs/ferplus_default.yaml --set data="$DATA" --set teacher="$TEACHERS/gen3_trainval.npz" \
+    --set fit_val=true --set threads=2 --set output_dir="$TEACHERS/gen3_fitval" --no-progress
+fi
+
 if has export; then
   # ONNX opset 17, dynamic batch, EMA weights, parity-checked against torch, then onnxsim (BatchNorm folded).
   fer-edge export "$RUN/best.ckpt" -o "$OUT/ferplus_default.fp32.onnx"
@@ -112,11 +125,14 @@ fi
 if has eval; then
   # Model selection used val only; test is reported once, for the released files. Runtime backend, 1 thread.
   # Each file with and without flip TTA (the exported cards say none; the bundled card says $TTA).
+  # A model fitted on train + val (FIT_VAL=1) is scored on test only, also without the test images it saw in val.
+  splits="val test" fitted=()
+  if [[ $FIT_VAL == 1 ]]; then splits=test fitted=(--fitted-on val); fi
   for p in fp32 int8 int8_trt; do
-    for split in val test; do
+    for split in $splits; do
       for tta in none flip; do
         fer-edge eval "$OUT/ferplus_default.$p.onnx" --data "$DATA" --split "$split" --threads 1 --tta "$tta" \
-          --out "$OUT/eval_${p}_${split}_tta_${tta}"
+          "${fitted[@]}" --out "$OUT/eval_${p}_${split}_tta_${tta}"
       done
     done
   done
@@ -126,13 +142,14 @@ if has bundle; then
   # Write the measured metrics and the BlazeFace crop margin into each card, then copy into fer_edge/assets/.
   # The card's metrics are those of the model as Recognizer runs it (with the card's tta); the other TTA setting
   # is kept beside them with a _tta_<setting> suffix.
-  OUT="$OUT" MARGIN="$MARGIN" RUN="$RUN" VERSION="$VERSION" TTA="$TTA" python - <<'EOF'
+  OUT="$OUT" MARGIN="$MARGIN" RUN="$RUN" VERSION="$VERSION" TTA="$TTA" FIT_VAL="$FIT_VAL" python - <<'EOF'
 import dataclasses, json, os
 from pathlib import Path
 
 from fer_edge.engines.artifact import attach_card, card_from_model, load_onnx, save_onnx
 
 out, run, tta = Path(os.environ["OUT"]), Path(os.environ["RUN"]), os.environ["TTA"]
+fit_val = os.environ["FIT_VAL"] == "1"  # val was trained on: no val metrics, test also without what val showed it
 other = "none" if tta == "flip" else "flip"
 history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines() if line.strip()]
 for precision in ("fp32", "int8"):
@@ -141,9 +158,11 @@ for precision in ("fp32", "int8"):
     card = card_from_model(model, str(src))
     # The trainer's val_* entries are torch-FP32 numbers; the card keeps only what was measured on this file.
     metrics = {k: v for k, v in card.metrics.items() if not k.startswith("val_")}
-    for split in ("val", "test"):
+    for split in ("test",) if fit_val else ("val", "test"):
         rep = json.loads((out / f"eval_{precision}_{split}_tta_{tta}" / "metrics.json").read_text())
-        for subset, suffix in (("all", ""), ("without_leak", "_without_leak")):
+        for subset, suffix in (("all", ""), ("without_leak", "_without_leak"), ("unseen", "_unseen")):
+            if subset not in rep:
+                continue
             m = rep[subset]
             metrics[f"ferplus_{split}_accuracy{suffix}"] = round(float(m["accuracy"]), 4)
             metrics[f"ferplus_{split}_macro_f1{suffix}"] = round(float(m["macro_f1"]), 4)
@@ -153,11 +172,15 @@ for precision in ("fp32", "int8"):
         metrics[f"ferplus_{split}_accuracy_tta_{other}"] = round(float(alt["accuracy"]), 4)
         metrics[f"ferplus_{split}_macro_f1_tta_{other}"] = round(float(alt["macro_f1"]), 4)
     metrics["training_epochs"] = len(history)
-    metrics["best_epoch"] = 1 + max(range(len(history)), key=lambda i: history[i].get("val_accuracy", 0.0))
+    metrics["best_epoch"] = len(history) if fit_val else 1 + max(range(len(history)),
+                                                                 key=lambda i: history[i].get("val_accuracy", 0.0))
+    if fit_val:
+        metrics["fitted_on"] = ["train", "val"]
     provenance = dict(card.provenance)
     provenance.update({
         "data": "FER2013 images (ICML 2013 challenge; no explicit licence, research use) with FER+ labels "
-                "(Microsoft, MIT licence; Barsoum et al., ICMI 2016); train split only",
+                "(Microsoft, MIT licence; Barsoum et al., ICMI 2016); "
+                + ("train + val splits (recipe chosen on val, then fitted on both)" if fit_val else "train split only"),
         "evaluation": "FER+ majority labels; val = PublicTest (3,199), test = PrivateTest (3,152); runtime backend",
         "reproduce": "tools/train_default.sh (distil, fer-edge train -c configs/ferplus_default.yaml, export, "
                      "quantize)",
