@@ -40,9 +40,10 @@ def main(argv=None) -> int:
     from fer_edge.trainers.teacher import teacher_targets
 
     def val_probs(path, flip):
-        t = teacher_targets([path], args.data, split="val", tta_flip=flip, threads=args.threads)
-        keep = t["hard"] >= 0  # majority-labelled val images (3,199)
-        return t["probs"][keep], t["hard"][keep]
+        t = teacher_targets([path], args.data, splits=("val",), tta_flip=flip, threads=args.threads)
+        hard = t["hard"]["val"]
+        keep = hard >= 0  # majority-labelled val images (3,199)
+        return t["probs"]["val"][keep], hard[keep]
 
     print("| model | val acc | val macro-F1 | anger | disgust | fear | sadness |\n|---|---|---|---|---|---|---|")
     views = {"single": {}, "flip": {}}

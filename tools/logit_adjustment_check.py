@@ -51,9 +51,10 @@ def main(argv=None) -> int:
 
     from fer_edge.trainers.teacher import teacher_targets
 
-    t = teacher_targets([args.model], args.data, split="val", tta_flip=args.flip, threads=args.threads)
-    keep = t["hard"] >= 0  # majority-labelled val images (3,199)
-    probs, labels = t["probs"][keep], t["hard"][keep]
+    t = teacher_targets([args.model], args.data, splits=("val",), tta_flip=args.flip, threads=args.threads)
+    hard = t["hard"]["val"]
+    keep = hard >= 0  # majority-labelled val images (3,199)
+    probs, labels = t["probs"]["val"][keep], hard[keep]
     logp = np.log(np.clip(probs, 1e-8, 1.0))
     halves = np.random.default_rng(0).permutation(len(labels)) % 2
     print("| held-out half | biases | accuracy | macro-F1 | anger | disgust | fear | neutral |")

@@ -49,8 +49,6 @@ def teacher_targets(models: Sequence, data_path, *, dataset: str = "auto", split
     if not splits or missing:
         raise InvalidInputError(f"{data_path}: has no {missing or 'requested'} split "
                                 f"(available: {sorted(data.splits)})")
-    if "train" not in splits:
-        raise InvalidInputError(f"teacher targets are for training: splits must include 'train', got {list(splits)}")
     probs = {s: None for s in splits}
     prepared = {}  # teachers with the same input geometry and normalisation share one preprocessed split
     for path in models:

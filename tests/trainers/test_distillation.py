@@ -122,8 +122,9 @@ def test_teacher_targets_from_an_onnx_model(tmp_path):
     assert soft.max(1).mean() < sharp.max(1).mean()
     with pytest.raises(InvalidInputError, match="temperature"):
         teacher_targets([model], data_path, temperature=0.0)
-    with pytest.raises(InvalidInputError, match="include 'train'"):
-        teacher_targets([model], data_path, splits=("val",))
+    val_only = save_teacher(teacher_targets([model], data_path, splits=("val",), threads=1), tmp_path / "v.npz")
+    with pytest.raises(InvalidInputError, match="no train-split targets"):  # scoring val alone is for comparing
+        with_teacher(load_dataset(data_path), val_only, 0.5)
     # Scored per split, val included (for fit_val); a saved file gives each split back.
     both = teacher_targets([model], data_path, splits=("train", "val"), threads=1)
     np.testing.assert_allclose(both["probs"]["train"], sharp, rtol=1e-6)
