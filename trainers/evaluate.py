@@ -92,7 +92,8 @@ def evaluate_model_file(
     mapped onto the card's label order by name (an unknown name is an error). ``tta_flip`` None follows the
     card's ``tta`` (what ``Recognizer`` runs); True / False force the mirrored average on or off.
     ``fitted_on`` names splits besides train that the model trained on (``TrainConfig.fit_val``: val); the
-    images of ``split`` identical to one of theirs are then also left out in an "unseen" entry.
+    images of ``split`` identical to one of theirs but to no train image are then also left out in an "unseen"
+    entry — the images such a model has seen and a train-only model has not.
 
     Returns:
         dict with "model", "data", "split", "all" metrics and, when the dataset flags duplicate-leak images,
@@ -132,8 +133,10 @@ def evaluate_model_file(
     result: Dict[str, Any] = {"model": str(model_path), "runner": kind, "data": str(data_path), "split": split,
                               "tta_flip": bool(tta_flip), "skipped_images": sp.skipped}
     result.update(metrics_with_leak(y_true, y_pred, card.labels, leak))
-    if fitted_on:
+    if fitted_on:  # what those splits showed the model beyond the train leaks every model has seen
         seen = duplicates_in(data.splits[split], [data.splits[name] for name in fitted_on])
+        if "train" in data.splits:
+            seen &= ~duplicates_in(data.splits[split], [data.splits["train"]])
         result["unseen"] = classification_metrics(y_true[~seen], y_pred[~seen], card.labels)
         result["unseen"].update(removed_seen_images=int((y_true[seen] >= 0).sum()), fitted_on=list(fitted_on))
     return result

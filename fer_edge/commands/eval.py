@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "fer2013_y_* of ferplus.npz); default: y_* / class_names")
     parser.add_argument("--fitted-on", nargs="+", default=[], metavar="SPLIT",
                         help="splits the model trained on besides train (a fit_val model: val); also reports "
-                             "accuracy without the images identical to one of theirs")
+                             "accuracy without the images identical to one of theirs and to no train image")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch / ONNX Runtime")
     parser.add_argument("--tta", choices=("card", "none", "flip"), default="card",
@@ -43,7 +43,7 @@ def _summary(result: dict) -> str:
         m = result[key]
         title = {"all": "all images",
                  "without_leak": f"without {m.get('removed_leak_images')} duplicate-leak images",
-                 "unseen": f"without {m.get('removed_seen_images')} images seen in {m.get('fitted_on')}"}[key]
+                 "unseen": f"without {m.get('removed_seen_images')} images seen only in {m.get('fitted_on')}"}[key]
         lines.append(f"{result['split']} ({title}, n={m['n']}): accuracy {m['accuracy']:.4f}  "
                      f"macro-F1 {m['macro_f1']:.4f}")
     recall = result["all"]["per_class_recall"]

@@ -144,21 +144,27 @@ def test_eval_rejects_a_dataset_with_other_labels(tiny, tmp_path):
 
 
 @torch_only
-def test_eval_of_a_model_fitted_on_val_also_scores_the_test_images_val_lacks(tiny, tmp_path, capsys):
-    """``--fitted-on val``: the fixture's val is every second test image, so "unseen" keeps the other half."""
+def test_eval_of_a_model_fitted_on_val_also_scores_the_test_images_only_val_showed_it(tiny, tmp_path, capsys):
+    """``--fitted-on val``: "unseen" leaves out the test images that are in val but not in train."""
     data_dir, ckpt = tiny
     from fer_edge.cli import main
 
-    rc = main(["eval", ckpt, "--data", str(data_dir / "d.npz"), "--fitted-on", "val", "--out", str(tmp_path / "r"),
+    with np.load(data_dir / "d.npz") as d:
+        x, y = d["x_test"], d["y_test"]
+    odd = np.arange(len(y)) % 2 == 1
+    val = odd & (np.arange(len(y)) < 60)  # 30 test images only val holds; test's even images are train's too
+    np.savez(tmp_path / "fv.npz", x_train=x[~odd], y_train=y[~odd], x_val=x[val], y_val=y[val], x_test=x,
+             y_test=y, class_names=np.array(["left", "mid", "right"]))
+    rc = main(["eval", ckpt, "--data", str(tmp_path / "fv.npz"), "--fitted-on", "val", "--out", str(tmp_path / "r"),
                "--no-png"])
-    assert rc == 0 and "images seen in ['val']" in capsys.readouterr().out
+    assert rc == 0 and "images seen only in ['val']" in capsys.readouterr().out
     report = json.loads((tmp_path / "r" / "metrics.json").read_text())
-    assert report["all"]["n"] == 120 and report["unseen"]["n"] == 60
-    assert report["unseen"]["removed_seen_images"] == 60 and report["unseen"]["fitted_on"] == ["val"]
+    assert report["all"]["n"] == 120 and report["unseen"]["n"] == 90
+    assert report["unseen"]["removed_seen_images"] == 30 and report["unseen"]["fitted_on"] == ["val"]
     from fer_edge.trainers.evaluate import evaluate_model_file
 
     with pytest.raises(InvalidInputError, match="fitted on 'test'"):
-        evaluate_model_file(ckpt, data_dir / "d.npz", split="test", fitted_on=("test",))
+        evaluate_model_file(ckpt, tmp_path / "fv.npz", split="test", fitted_on=("test",))
 
 
 def test_duplicates_in_compares_pixels_not_positions():
