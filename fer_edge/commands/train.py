@@ -78,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
         grow_esr(cfg, GrowthConfig(args.grow_esr, args.branch_epochs, args.old_lr_mult), command=command)
         return 0
     summary = train(cfg, resume=args.resume, command=command)
+    if cfg.fit_val:  # nothing was held out: no score to report, the last epoch is the model
+        logger.info("fitted on train + val: epoch %d → %s (train accuracy %.4f; %.1fs/epoch)", summary["best_epoch"],
+                    summary["best_checkpoint"], summary["history"][-1]["train_accuracy"],
+                    summary["seconds_per_epoch"] or 0.0)
+        return 0
     logger.info("best %s %.4f at epoch %d → %s (%.1fs/epoch)", cfg.select_metric,
                 summary["best_" + cfg.select_metric], summary["best_epoch"], summary["best_checkpoint"],
                 summary["seconds_per_epoch"] or 0.0)
