@@ -64,7 +64,8 @@ def test_student_follows_an_online_teacher_checkpoint(tmp_path):
     data = load_dataset(cfg.data)
     y = data.splits["train"].labels
     shifted = np.eye(len(LABELS))[(y + 1) % len(LABELS)].astype(np.float32)
-    stored = save_teacher({"probs": shifted, "labels": list(data.labels), "hard": y, "meta": {}}, tmp_path / "s.npz")
+    stored = save_teacher({"probs": {"train": shifted}, "hard": {"train": y}, "labels": list(data.labels), "meta": {}},
+                          tmp_path / "s.npz")
     teacher = train(cfg.replace(teacher=str(stored), teacher_weight=1.0, output_dir=str(tmp_path / "t")))
     assert teacher["history"][-1]["val_accuracy"] < 0.1  # its last weights predict the next class
     student = train(cfg.replace(teacher_models=(teacher["last_checkpoint"],), teacher_weight=1.0,
