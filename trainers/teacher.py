@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -101,14 +102,18 @@ def read_teacher(path) -> tuple:
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(f"TrainConfig.teacher: {path} not found; make it with `fer-edge teacher`")
-    with np.load(path, allow_pickle=False) as z:
-        fmt = str(z["format"]) if "format" in z else ""
-        if fmt not in (FORMAT, FORMAT_V1):
-            raise InvalidInputError(f"TrainConfig.teacher: {path} is not a teacher file ({FORMAT})")
-        labels = [str(x) for x in z["labels"]]
-        if fmt == FORMAT_V1:
-            return labels, {"train": (z["probs"].astype(np.float32), z["hard"])}
-        return labels, {str(s): (z[f"probs_{s}"].astype(np.float32), z[f"hard_{s}"]) for s in z["splits"]}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            fmt = str(z["format"]) if "format" in z else ""
+            if fmt not in (FORMAT, FORMAT_V1):
+                raise InvalidInputError(f"TrainConfig.teacher: {path} is not a teacher file ({FORMAT})")
+            labels = [str(x) for x in z["labels"]]
+            if fmt == FORMAT_V1:
+                return labels, {"train": (z["probs"].astype(np.float32), z["hard"])}
+            return labels, {str(s): (z[f"probs_{s}"].astype(np.float32), z[f"hard_{s}"]) for s in z["splits"]}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:  # truncated, not an .npz, arrays missing
+        raise InvalidInputError(f"TrainConfig.teacher: {path} is not a readable teacher file ({exc}); "
+                                "re-make it with `fer-edge teacher`") from exc
 
 
 def with_teacher(data: LabelledData, path, weight: float) -> LabelledData:

@@ -98,6 +98,11 @@ def test_teacher_file_must_match_the_data(tmp_path):
     np.savez(tmp_path / "x.npz", probs=np.zeros((2, 2)))
     with pytest.raises(InvalidInputError, match=FORMAT):
         with_teacher(data, tmp_path / "x.npz", 0.5)
+    np.savez(tmp_path / "lacking.npz", format=np.array(FORMAT), splits=np.array(["train"]), labels=np.array(LABELS))
+    (tmp_path / "cut.npz").write_bytes(path.read_bytes()[:100])
+    for broken in ("lacking.npz", "cut.npz"):
+        with pytest.raises(InvalidInputError, match="not a readable teacher file"):
+            with_teacher(data, tmp_path / broken, 0.5)
     with pytest.raises(InvalidInputError, match="targets: soft"):
         TrainConfig(teacher="t.npz", targets="hard")
     with pytest.raises(InvalidInputError, match="teacher_weight"):
