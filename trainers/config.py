@@ -35,9 +35,9 @@ class TrainConfig:
         data: dataset path (file or folder). dataset: reader name or "auto" (guessed from the path).
         targets: "soft" (vote distributions where the dataset has them, else one-hot) or "hard" (majority).
         val_fraction: share of train held out for validation when the dataset has no val split.
-        fit_val: after a recipe was chosen on val, fit the final model on train + val: val (or the held-out
-            share) joins the training rows, nothing is validated, and every epoch's checkpoint is the best —
-            the last epoch is the model. A stored ``teacher`` must then hold val targets too
+        fit_val: after a recipe was chosen on val, fit the final model on train + val: val joins the training
+            rows (without a val split, nothing is held out), nothing is validated, and every epoch's checkpoint
+            is the best — the last epoch is the model. A stored ``teacher`` must then hold val targets too
             (``fer-edge teacher --splits train val``).
         ferplus_csv: FER2013 ``fer2013.csv`` that a ``fer2013new.csv`` (FER+ votes) refers to.
         labels: "" = the dataset's own labels; for an .npz, a stored alternative label set (``"fer2013"`` reads

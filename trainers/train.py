@@ -356,9 +356,8 @@ def prepare_data(cfg: TrainConfig, info: D.DistInfo, command: str = "") -> Prepa
         from .teacher import with_teacher
 
         data = with_teacher(data, cfg.teacher, cfg.teacher_weight)  # rows pair with the file before any split
-    data = limit_splits(split_off_val(data, cfg.val_fraction, cfg.seed), cfg.limit_per_split)
-    if cfg.fit_val:
-        data = _with_val_in_train(data, cfg)
+    data = _with_val_in_train(data, cfg) if cfg.fit_val else split_off_val(data, cfg.val_fraction, cfg.seed)
+    data = limit_splits(data, cfg.limit_per_split)
     k = data.num_classes
     if cfg.num_classes and cfg.num_classes != k:
         raise InvalidInputError(f"TrainConfig.num_classes={cfg.num_classes} but {cfg.data} has {k} classes "
@@ -379,10 +378,10 @@ def prepare_data(cfg: TrainConfig, info: D.DistInfo, command: str = "") -> Prepa
 
 
 def _with_val_in_train(data: LabelledData, cfg: TrainConfig) -> LabelledData:
-    """``fit_val``: the final model trains on train + val, so nothing is left to validate on."""
+    """``fit_val``: the final model trains on train + val (or, without a val split, on all of train: nothing is
+    held out), so nothing is left to validate on."""
     if "val" not in data.splits:
-        raise InvalidInputError(f"TrainConfig.fit_val: {cfg.data} has no val split and val_fraction is 0; "
-                                "there is nothing to add to train")
+        return data
     if cfg.teacher:
         from .teacher import read_teacher
 

@@ -87,6 +87,13 @@ def test_fit_val_trains_on_train_and_val_with_val_teacher_targets(tmp_path):
     assert best["epoch"] == last["epoch"] == 2
     with pytest.raises(InvalidInputError, match="early_stop"):
         cfg.replace(early_stop=3).validate()
+    # Without a val split nothing is held out (val_fraction is not applied), and a train-only teacher file is enough.
+    with np.load(cfg.data) as z:
+        np.savez(tmp_path / "noval.npz", **{k: z[k] for k in z.files if not k.endswith("_val")})
+    no_val = cfg.replace(data=str(tmp_path / "noval.npz"), teacher=str(_teacher_file(tmp_path / "t3.npz", data,
+                                                                                        uniform(n_train))))
+    prep = prepare_data(no_val, D.DistInfo())
+    assert prep.val is None and len(prep.idx) == n_train
 
 
 def test_teacher_file_must_match_the_data(tmp_path):
