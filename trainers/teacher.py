@@ -116,17 +116,21 @@ def read_teacher(path) -> tuple:
                                 "re-make it with `fer-edge teacher`") from exc
 
 
-def with_teacher(data: LabelledData, path, weight: float) -> LabelledData:
+def with_teacher(data: LabelledData, path, weight: float, *, needs: Sequence[str] = ("train",)) -> LabelledData:
     """``data`` whose soft targets are ``(1 - weight) * own + weight * teacher`` in every split the file holds.
 
-    Rows the dataset excludes (no vote for any class, or label -1 without votes) are not brought back by the
-    teacher: distillation refines the targets of the images the protocol trains on, nothing else.
+    ``needs`` are the splits the file must cover: ("train", "val") when val trains too (``TrainConfig.fit_val``),
+    or val's rows would learn other targets than train's. Rows the dataset excludes (no vote for any class, or
+    label -1 without votes) are not brought back by the teacher: distillation refines the targets of the images
+    the protocol trains on, nothing else.
     """
     from dataclasses import replace
 
     labels, by_split = read_teacher(path)
-    if "train" not in by_split:
-        raise InvalidInputError(f"TrainConfig.teacher: {path} holds no train-split targets")
+    for name in needs:
+        if name not in by_split:
+            raise InvalidInputError(f"TrainConfig.teacher: {path} holds no {name}-split targets; re-make it with "
+                                    f"`fer-edge teacher … --splits {' '.join(needs)}`")
     splits = dict(data.splits)
     for name, (probs, hard) in by_split.items():
         split: Optional[Split] = data.splits.get(name)

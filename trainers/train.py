@@ -355,8 +355,9 @@ def prepare_data(cfg: TrainConfig, info: D.DistInfo, command: str = "") -> Prepa
     if cfg.teacher:
         from .teacher import with_teacher
 
-        data = with_teacher(data, cfg.teacher, cfg.teacher_weight)  # rows pair with the file before any split
-    data = _with_val_in_train(data, cfg) if cfg.fit_val else split_off_val(data, cfg.val_fraction, cfg.seed)
+        needs = ("train", "val") if cfg.fit_val and "val" in data.splits else ("train",)
+        data = with_teacher(data, cfg.teacher, cfg.teacher_weight, needs=needs)  # rows pair before any split
+    data = _with_val_in_train(data) if cfg.fit_val else split_off_val(data, cfg.val_fraction, cfg.seed)
     data = limit_splits(data, cfg.limit_per_split)
     k = data.num_classes
     if cfg.num_classes and cfg.num_classes != k:
@@ -377,18 +378,11 @@ def prepare_data(cfg: TrainConfig, info: D.DistInfo, command: str = "") -> Prepa
     return PreparedData(data, card, train_t, val_t, idx_all, hard_all, soft_all, x_all)
 
 
-def _with_val_in_train(data: LabelledData, cfg: TrainConfig) -> LabelledData:
+def _with_val_in_train(data: LabelledData) -> LabelledData:
     """``fit_val``: the final model trains on train + val (or, without a val split, on all of train: nothing is
     held out), so nothing is left to validate on."""
     if "val" not in data.splits:
         return data
-    if cfg.teacher:
-        from .teacher import read_teacher
-
-        if "val" not in read_teacher(cfg.teacher)[1]:
-            raise InvalidInputError(f"TrainConfig.fit_val: the teacher file {cfg.teacher} has no val targets, so val "
-                                    "would train on other targets than train; re-make it with "
-                                    "`fer-edge teacher … --splits train val`")
     splits = {k: v for k, v in data.splits.items() if k != "val"}
     splits["train"] = joined_splits(data.splits["train"], data.splits["val"])
     return replace(data, splits=splits)

@@ -74,7 +74,8 @@ def test_fit_val_trains_on_train_and_val_with_val_teacher_targets(tmp_path):
     data = load_dataset(cfg.data)
     n_train, n_val = len(data.splits["train"]), len(data.splits["val"])
     uniform = lambda n: np.full((n, len(LABELS)), 1 / len(LABELS))  # noqa: E731
-    with pytest.raises(InvalidInputError, match="no val targets"):
+    fix = "no val-split targets; re-make it with `fer-edge teacher … --splits train val`"
+    with pytest.raises(InvalidInputError, match=fix):
         prepare_data(cfg.replace(teacher=str(_teacher_file(tmp_path / "t1.npz", data, uniform(n_train)))), D.DistInfo())
     teacher = _teacher_file(tmp_path / "t2.npz", data, uniform(n_train), uniform(n_val))
     prep = prepare_data(cfg.replace(teacher=str(teacher), teacher_weight=1.0), D.DistInfo())
