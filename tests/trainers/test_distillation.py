@@ -208,7 +208,6 @@ def test_warm_start_from_a_bn_folded_onnx_export(tmp_path):
 
 
 def test_teacher_paths_in_a_config_file_are_relative_to_it(tmp_path):
-
     (tmp_path / "c.yaml").write_text("data: d.npz\nteacher: t.npz\n")
     cfg = TrainConfig.from_file(tmp_path / "c.yaml")
     assert Path(cfg.teacher) == tmp_path / "t.npz" and Path(cfg.data) == tmp_path / "d.npz"
