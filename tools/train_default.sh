@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Reproduce the bundled default model (fer_edge/assets/ferplus_default*.onnx) from FER+ (data/ferplus.npz):
-# distil (two generations of students, each trained from scratch) → train → export (EMA weights) → simplify →
+# distil (three generations of students, each trained from scratch) → train → export (EMA weights) → simplify →
 # INT8 Q/DQ → evaluate val/test through the runtime → stamp the cards with the measured metrics → bundle → bench.
-# CPU only: about 2 h 10 min on two x86 cores (AVX2), two runs side by side on one thread each.
+# CPU only: about 4 h 30 min on two x86 cores, two runs side by side on one thread each (the released student
+# alone, 140 epochs, about 100 min on one thread).
 # Accuracy and latency of the result: docs/model_card.md; what each step bought: docs/ablation.md (issue 16).
 #
 #   tools/train_default.sh                 # everything
 #   STEPS="export quantize eval bundle bench" tools/train_default.sh   # reuse an existing run
 #   STEPS=margin tools/train_default.sh    # the crop-margin measurement (needs the export step's FP32 model)
-#   STEPS=gen3 tools/train_default.sh      # generation 3 (tried for release 4, not released; after "train")
-#   STEPS=consistent tools/train_default.sh  # online gen-3 teachers (tried for release 5; after "gen3")
-#   STEPS=fitval tools/train_default.sh    # gen-3 recipe fitted on train + val (release 8 attempt; after "gen3")
+#   STEPS=gen3 tools/train_default.sh      # generation 3 at 70 epochs (release 4 attempt, not released; after "gen2")
+#   STEPS=consistent tools/train_default.sh  # online gen-3 teachers (tried for release 5; after "gen2")
+#   STEPS=fitval tools/train_default.sh    # gen-3 recipe fitted on train + val (release 8 attempt; after "gen2")
 #   FIT_VAL=1 RUN=... STEPS="export quantize eval" tools/train_default.sh  # evaluate such a run: test only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,22 +21,22 @@ RUN=${RUN:-runs/ferplus_default}          # training output (best.ckpt, last.ckp
 OUT=${OUT:-$RUN/export}                   # exported models and evaluation reports
 TEACHERS=${TEACHERS:-$RUN/teachers}       # earlier releases, generation-1 students and their soft targets
 MARGIN=${MARGIN:-1.15}                    # card crop_margin for BlazeFace boxes (docs/model_card.md, "Crop margin")
-VERSION=${VERSION:-3}
+VERSION=${VERSION:-4}
 TTA=${TTA:-flip}                          # the card's default test-time augmentation (chosen on val)
 FIT_VAL=${FIT_VAL:-0}                     # 1: the run was fitted on train + val (TrainConfig.fit_val)
 RELEASE3=${RELEASE3:-07c29e4}             # commits whose fer_edge/assets/ferplus_default_fp32.onnx are releases 3, 2, 1
 RELEASE2=${RELEASE2:-d2cefeb}
 RELEASE1=${RELEASE1:-161f394}
-STEPS=${STEPS:-"distill train export quantize eval bundle bench"}
+STEPS=${STEPS:-"distill gen2 train export quantize eval bundle bench"}
 mkdir -p "$OUT"
 
 has() { [[ " $STEPS " == *" $1 "* ]]; }
 
-student() {  # student NAME TEACHER_FILE [--set ...]: one distilled edgenet_s run on one thread, into $TEACHERS/NAME
+student() {  # student NAME TEACHER_FILE [--set ...]: one distilled edgenet_s run (70 epochs unless set), one thread
   local name=$1 teacher=$2
   shift 2
   fer-edge train -c configs/ferplus_default.yaml --set data="$DATA" --set teacher="$teacher" --set threads=1 \
-    --set output_dir="$TEACHERS/$name" --no-progress "$@"
+    --set epochs=70 --set output_dir="$TEACHERS/$name" --no-progress "$@"
 }
 
 releases() {  # releases 3, 2 and 1 (FP32) from git history: the first teachers, and the released student
@@ -63,21 +64,27 @@ if has distill; then
     --data "$DATA" --out "$TEACHERS/gen2.npz"
 fi
 
+if has gen2; then
+  # Generation 2, side by side: the edgenet_s student (release 3, 70 epochs) and the wider edgenet_sw (55 epochs).
+  # Generation 3's teacher: release 2 + both (val 88.34 % flip-averaged).
+  releases
+  student gen2_s "$TEACHERS/gen2.npz" & a=$!
+  student gen2_sw "$TEACHERS/gen2.npz" --set arch=edgenet_sw --set epochs=55 & b=$!
+  wait "$a"; wait "$b"
+  fer-edge teacher "$TEACHERS/release2_fp32.onnx" "$TEACHERS/gen2_s/best.ckpt" "$TEACHERS/gen2_sw/best.ckpt" \
+    --data "$DATA" --out "$TEACHERS/gen3.npz"
+fi
+
 if has train; then
-  # The released student: the recipe above with generation 2's teacher (the config's `teacher`), from scratch.
+  # The released student (release 4): the config's recipe (140 epochs) with generation 3's teacher, from scratch.
   # Interrupted runs continue with: fer-edge train -c ... --resume auto
-  fer-edge train -c configs/ferplus_default.yaml --set data="$DATA" --set teacher="$TEACHERS/gen2.npz" \
+  fer-edge train -c configs/ferplus_default.yaml --set data="$DATA" --set teacher="$TEACHERS/gen3.npz" \
     --set output_dir="$RUN" --no-progress
 fi
 
 if has gen3; then
-  # Not in the default STEPS: generation 3, tried for release 4 and not released (docs/ablation.md, "Release 4").
-  # A wider generation-2 student beside the released one; their teacher with release 2 (val 88.34 %) teaches a
-  # third generation. Then: RUN=$TEACHERS/gen3_s STEPS="export quantize eval" tools/train_default.sh
-  releases
-  student gen2_sw "$TEACHERS/gen2.npz" --set arch=edgenet_sw --set epochs=55
-  fer-edge teacher "$TEACHERS/release2_fp32.onnx" "$RUN/best.ckpt" "$TEACHERS/gen2_sw/best.ckpt" \
-    --data "$DATA" --out "$TEACHERS/gen3.npz"
+  # Not in the default STEPS: generation 3 at the earlier students' 70 epochs, tried for release 4 and not released
+  # (docs/ablation.md, "Release 4 attempt"). Then: RUN=$TEACHERS/gen3_s STEPS="export quantize eval" tools/train_default.sh
   student gen3_s "$TEACHERS/gen3.npz"
 fi
 
@@ -97,10 +104,10 @@ if has fitval; then
   # Not in the default STEPS: the gen-3 recipe (chosen on val) fitted on train + val, one run on both threads, the
   # last epoch is the model (docs/ablation.md, "Release 8 attempt"). The teachers also score val.
   releases
-  fer-edge teacher "$TEACHERS/release2_fp32.onnx" "$RUN/best.ckpt" "$TEACHERS/gen2_sw/best.ckpt" \
+  fer-edge teacher "$TEACHERS/release2_fp32.onnx" "$TEACHERS/gen2_s/best.ckpt" "$TEACHERS/gen2_sw/best.ckpt" \
     --data "$DATA" --splits train val --out "$TEACHERS/gen3_trainval.npz"
   fer-edge train -c configs/ferplus_default.yaml --set data="$DATA" --set teacher="$TEACHERS/gen3_trainval.npz" \
-    --set fit_val=true --set threads=2 --set output_dir="$TEACHERS/gen3_fitval" --no-progress
+    --set fit_val=true --set epochs=70 --set threads=2 --set output_dir="$TEACHERS/gen3_fitval" --no-progress
 fi
 
 if has export; then

@@ -28,7 +28,7 @@ fi
 """
 
 
-def _run(tmp_path, steps="distill train", fail=""):
+def _run(tmp_path, steps="distill gen2 train", fail=""):
     if shutil.which("git") is None or not (REPO / ".git").exists():
         pytest.skip("needs the git history (the script takes releases 1 and 2 from it)")
     bin_dir = tmp_path / "bin"
@@ -49,24 +49,27 @@ def _outputs(calls, flag):
     return [c.split(flag)[1].split()[0] for c in calls]
 
 
-def test_the_release_is_taught_by_generation_2(tmp_path):
+def test_the_release_is_taught_by_generation_3(tmp_path):
     proc, teachers, trains = _run(tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert _outputs(teachers, "--out ") == ["gen1_a.npz", "gen1_b.npz", "gen2.npz"]
+    assert _outputs(teachers, "--out ") == ["gen1_a.npz", "gen1_b.npz", "gen2.npz", "gen3.npz"]
     assert teachers[2].split()[1:4] == ["release2_fp32.onnx", "gen1_a/best.ckpt", "gen1_b/best.ckpt"]
+    assert teachers[3].split()[1:4] == ["release2_fp32.onnx", "gen2_s/best.ckpt", "gen2_sw/best.ckpt"]
     assert sorted(_outputs(trains[:2], "output_dir=")) == ["gen1_a", "gen1_b"]  # side by side: either order
-    assert all("epochs=60" in t for t in trains[:2]) and all("threads=1" in t for t in trains[:2])
-    assert len(trains) == 3 and "teacher=gen2.npz" in trains[2] and "output_dir=RUN" in trains[2]
+    assert all(t.endswith("epochs=60") for t in trains[:2]) and all("threads=1" in t for t in trains[:2])
+    gen2 = {_outputs([t], "output_dir=")[0]: t for t in trains[2:4]}
+    assert sorted(gen2) == ["gen2_s", "gen2_sw"] and all("teacher=gen2.npz" in t for t in gen2.values())
+    assert "arch=edgenet_sw" in gen2["gen2_sw"] and "arch=" not in gen2["gen2_s"]
+    assert len(trains) == 5 and "teacher=gen3.npz" in trains[4] and "output_dir=RUN" in trains[4]
+    assert "epochs=" not in trains[4], "the release trains for the config's epochs (140)"
     assert (tmp_path / "t" / "release2_fp32.onnx").stat().st_size > 100_000  # taken from git history
 
 
-def test_generation_3_builds_on_the_release(tmp_path):
+def test_generation_3_at_70_epochs_is_taught_by_the_same_file(tmp_path):
     proc, teachers, trains = _run(tmp_path, steps="gen3")
     assert proc.returncode == 0, proc.stderr
-    assert _outputs(trains, "output_dir=") == ["gen2_sw", "gen3_s"] and "arch=edgenet_sw" in trains[0]
-    assert teachers == [teachers[0]] and teachers[0].split()[1:4] == ["release2_fp32.onnx", "RUN/best.ckpt",
-                                                                      "gen2_sw/best.ckpt"]
-    assert "teacher=gen3.npz" in trains[1]
+    assert teachers == [] and _outputs(trains, "output_dir=") == ["gen3_s"]
+    assert "teacher=gen3.npz" in trains[0] and "epochs=70" in trains[0]
 
 
 def test_consistent_teaching_scores_the_generation_3_teachers_online(tmp_path):
@@ -78,11 +81,12 @@ def test_consistent_teaching_scores_the_generation_3_teachers_online(tmp_path):
     assert all(online in t and "--set teacher= " in t for t in trains)
     assert sum("seed=1" in t for t in trains) == 1
     assert (tmp_path / "t" / "release3_fp32.onnx").stat().st_size > 100_000  # taken from git history
-    assert (tmp_path / "t" / "gen2_sw_fp32.onnx").exists()  # exported from the gen3 step's student
+    assert (tmp_path / "t" / "gen2_sw_fp32.onnx").exists()  # exported from the gen2 step's student
 
 
 def test_a_failed_student_stops_the_script(tmp_path):
     proc, teachers, trains = _run(tmp_path, fail="t/gen1_b ")
     assert proc.returncode == 7
     assert "gen2.npz" not in " ".join(teachers), "generation 2 must not start from a failed generation 1"
+    assert not any("gen2_s" in t for t in trains)
     assert not any("output_dir=RUN" in t for t in trains)
