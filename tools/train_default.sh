@@ -90,7 +90,7 @@ fi
 
 if has consistent; then
   # Not in the default STEPS: consistent teaching, tried for release 5 (docs/ablation.md, "Release 5 attempt").
-  # Generation 3's three teachers (releases 2 and 3, the gen-2 edgenet_sw of the gen3 step) as FP32 ONNX files
+  # Generation 3's three teachers (releases 2 and 3, the gen-2 edgenet_sw of the gen2 step) as FP32 ONNX files
   # score every augmented batch (TrainConfig.teacher_models) instead of each clean image once; two seeds.
   releases
   fer-edge export "$TEACHERS/gen2_sw/best.ckpt" -o "$TEACHERS/gen2_sw_fp32.onnx"
