@@ -111,6 +111,8 @@ def read_teacher(path) -> tuple:
             if fmt == FORMAT_V1:
                 return labels, {"train": (z["probs"].astype(np.float32), z["hard"])}
             return labels, {str(s): (z[f"probs_{s}"].astype(np.float32), z[f"hard_{s}"]) for s in z["splits"]}
+    except InvalidInputError:  # the format check above: its message already says what is wrong
+        raise
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:  # truncated, not an .npz, arrays missing
         raise InvalidInputError(f"TrainConfig.teacher: {path} is not a readable teacher file ({exc}); "
                                 "re-make it with `fer-edge teacher`") from exc

@@ -104,8 +104,9 @@ def test_teacher_file_must_match_the_data(tmp_path):
     with pytest.raises(InvalidInputError, match="train split has"):
         with_teacher(data, path, 0.5)
     np.savez(tmp_path / "x.npz", probs=np.zeros((2, 2)))
-    with pytest.raises(InvalidInputError, match=FORMAT):
+    with pytest.raises(InvalidInputError, match=FORMAT) as wrong_format:
         with_teacher(data, tmp_path / "x.npz", 0.5)
+    assert "not a readable" not in str(wrong_format.value), "the format error is raised as it is, not wrapped"
     np.savez(tmp_path / "lacking.npz", format=np.array(FORMAT), splits=np.array(["train"]), labels=np.array(LABELS))
     (tmp_path / "cut.npz").write_bytes(path.read_bytes()[:100])
     for broken in ("lacking.npz", "cut.npz"):
