@@ -134,9 +134,8 @@ def evaluate_model_file(
                               "tta_flip": bool(tta_flip), "skipped_images": sp.skipped}
     result.update(metrics_with_leak(y_true, y_pred, card.labels, leak))
     if fitted_on:  # what those splits showed the model beyond the train leaks every model has seen
-        seen = duplicates_in(data.splits[split], [data.splits[name] for name in fitted_on])
-        if "train" in data.splits:
-            seen &= ~duplicates_in(data.splits[split], [data.splits["train"]])
+        seen = duplicates_in(data.splits[split], [data.splits[name] for name in fitted_on],
+                             excluding=[data.splits["train"]] if "train" in data.splits else [])
         result["unseen"] = classification_metrics(y_true[~seen], y_pred[~seen], card.labels)
         result["unseen"].update(removed_seen_images=int((y_true[seen] >= 0).sum()), fitted_on=list(fitted_on))
     return result

@@ -149,16 +149,20 @@ def joined_splits(a: Split, b: Split) -> Split:
                  np.concatenate([soft(a), soft(b)]).astype(np.float32) if k else None, both("boxes"), both("leak"))
 
 
-def duplicates_in(split: Split, others: Sequence[Split]) -> np.ndarray:
-    """(N,) bool: which images of ``split`` are byte-identical to an image of ``others`` (pixels, or file bytes).
+def duplicates_in(split: Split, others: Sequence[Split], *, excluding: Sequence[Split] = ()) -> np.ndarray:
+    """(N,) bool: which images of ``split`` are byte-identical to an image of ``others`` (pixels, or file bytes)
+    and to none of ``excluding``.
 
-    What a model fitted on ``others`` has seen of ``split`` — e.g. the test images a train + val model saw in val.
+    What a model fitted on ``others`` has seen of ``split`` — e.g. the test images a train + val model saw in val
+    (``excluding`` train: the leaks a train-only model has seen too).
     """
-    def key(item) -> bytes:
-        return Path(item).read_bytes() if isinstance(item, (str, Path)) else np.ascontiguousarray(item).tobytes()
+    def digests(s: Split) -> List[bytes]:
+        return [hashlib.sha1(Path(img).read_bytes() if isinstance(img, (str, Path))
+                             else np.ascontiguousarray(img).tobytes()).digest() for img in s.images]
 
-    seen = {hashlib.sha1(key(img)).digest() for other in others for img in other.images}
-    return np.array([hashlib.sha1(key(img)).digest() in seen for img in split.images], bool)
+    seen = {d for other in others for d in digests(other)}
+    seen -= {d for other in excluding for d in digests(other)}
+    return np.array([d in seen for d in digests(split)], bool)
 
 
 def limit_splits(data: LabelledData, n: int) -> LabelledData:

@@ -173,3 +173,5 @@ def test_duplicates_in_compares_pixels_not_positions():
     a = np.arange(4 * 9, dtype=np.uint8).reshape(4, 3, 3)
     other = Split(np.stack([a[2], a[0] + 1]), np.array([0, 1]))
     assert duplicates_in(Split(a, np.zeros(4)), [other]).tolist() == [False, False, True, False]
+    train = Split(a[2:3].copy(), np.array([0]))
+    assert duplicates_in(Split(a, np.zeros(4)), [other], excluding=[train]).tolist() == [False] * 4
