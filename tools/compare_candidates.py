@@ -39,8 +39,11 @@ def main(argv=None) -> int:
 
     from fer_edge.trainers.teacher import teacher_targets
 
+    prepared = {}  # val is preprocessed once per input geometry, not once per model and view
+
     def val_probs(path, flip):
-        t = teacher_targets([path], args.data, splits=("val",), tta_flip=flip, threads=args.threads)
+        t = teacher_targets([path], args.data, splits=("val",), tta_flip=flip, threads=args.threads,
+                            prepared=prepared)
         hard = t["hard"]["val"]
         keep = hard >= 0  # majority-labelled val images (3,199)
         return t["probs"]["val"][keep], hard[keep]

@@ -26,13 +26,16 @@ FORMAT_V1 = "fer_edge.teacher/1"  # train only: probs / hard
 
 def teacher_targets(models: Sequence, data_path, *, dataset: str = "auto", splits: Sequence[str] = ("train",),
                     temperature: float = 1.0, tta_flip: bool = True, threads: Optional[int] = None,
-                    batch_size: int = 256, fer2013_csv: str = "", label_set: str = "") -> dict:
+                    batch_size: int = 256, fer2013_csv: str = "", label_set: str = "",
+                    prepared: Optional[dict] = None) -> dict:
     """The ensemble's class distribution for every image of each split in ``splits``, in the dataset's row order.
 
     Each model's logits (averaged with the mirrored image when ``tta_flip``) are divided by ``temperature``,
     turned into probabilities and averaged over models (a model whose card says ``output: probs`` is not
     softmaxed twice: ``class_probabilities``). Rows keep the dataset order so training can pair them. A val
-    split is scored too when the final model is fitted on train + val (``TrainConfig.fit_val``).
+    split is scored too when the final model is fitted on train + val (``TrainConfig.fit_val``). Callers that score
+    the same data several times (``tools/compare_candidates.py``: each model single-crop, then flipped) pass one
+    ``prepared`` dict to every call, so each split is preprocessed once per input geometry.
 
     Returns ``{"probs": {split: (N, K)}, "hard": {split: (N,)}, "labels": [...], "meta": {...}}``.
     """
@@ -51,7 +54,9 @@ def teacher_targets(models: Sequence, data_path, *, dataset: str = "auto", split
         raise InvalidInputError(f"{data_path}: has no {missing or 'requested'} split "
                                 f"(available: {sorted(data.splits)})")
     probs = {s: None for s in splits}
-    prepared = {}  # teachers with the same input geometry and normalisation share one preprocessed split
+    # teachers with the same input geometry and normalisation share one preprocessed split
+    prepared = {} if prepared is None else prepared
+    source = (str(data_path), dataset, fer2013_csv, label_set)
     for path in models:
         path = Path(path)
         if not path.is_file():
@@ -62,7 +67,8 @@ def teacher_targets(models: Sequence, data_path, *, dataset: str = "auto", split
                 raise InvalidInputError(f"{path}: its labels {list(card.labels)} are not the dataset's "
                                         f"{list(data.labels)} in the same order; a teacher must share the label order")
             for split in splits:
-                key = (split, card.input_shape, card.color, card.alpha_beta(), card.crop_margin, card.interpolation)
+                key = (*source, split, card.input_shape, card.color, card.alpha_beta(), card.crop_margin,
+                       card.interpolation)
                 if key not in prepared:
                     prepared[key] = arrays_from_split(data.splits[split], card, where=f"{data_path}:{split}",
                                                       progress=True)

@@ -8,8 +8,14 @@ from fakes.tool_module import load_tool
 from fer_edge.card import FERPLUS_LABELS
 
 
-def test_rows_for_models_and_ensembles_from_val_only(tmp_path, capsys):
+def test_rows_for_models_and_ensembles_from_val_only(tmp_path, capsys, monkeypatch):
     pytest.importorskip("onnx")
+    import fer_edge.trainers.arrays as arrays
+
+    preprocessed = []
+    real = arrays.arrays_from_split
+    monkeypatch.setattr(arrays, "arrays_from_split",
+                        lambda *a, **k: preprocessed.append(k["where"]) or real(*a, **k))
     rng = np.random.default_rng(0)
     n = 40
     bright = rng.integers(170, 255, (n, 48, 48)).astype(np.uint8)
@@ -28,3 +34,5 @@ def test_rows_for_models_and_ensembles_from_val_only(tmp_path, capsys):
     names = [r.split("|")[1].strip() for r in rows[1:]]
     assert names == [f"{a} single", f"{a} flip", f"{b} single", f"{b} flip", f"{a} + {b} (flip)", f"{a} + {b} (single)"]
     assert all(r.split("|")[2].strip() == "100.00" for r in rows[1:])
+    # two models with the same card, each scored twice: val is preprocessed once
+    assert preprocessed == [f"{tmp_path / 'd.npz'}:val"]
